@@ -1,0 +1,40 @@
+"""Settings from the environment (prefix ``NABLA_``), with the service's limits."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Limits(BaseSettings):
+    """Bounds on what one request may ask for; every one is checked before costly work."""
+
+    model_config = SettingsConfigDict(env_prefix="NABLA_", frozen=True)
+
+    max_body_bytes: int = Field(16 * 1024 * 1024, description="request body size (413 above)")
+    max_expression_chars: int = Field(32_000, description="characters in one expression")
+    max_expressions: int = Field(1_000, description="expressions in a vector-valued list")
+    max_depth: int = Field(200, description="nesting depth of the syntax tree")
+    max_nodes: int = Field(20_000, description="nodes of the syntax tree, all expressions")
+    max_variables: int = Field(1_000, description="distinct variable names")
+    max_coordinates: int = Field(1_000_000, description="scalar coordinates, all variables")
+    max_points: int = Field(1_000_000, description="points in one batch")
+    max_output_entries: int = Field(
+        20_000_000, description="numbers in all outputs of one request (Hessian included)"
+    )
+    max_literal: float = Field(1e300, description="magnitude of a number literal")
+    max_exponent: float = Field(1_000, description="magnitude of a constant exponent")
+
+
+class Settings(Limits):
+    """Every setting of the service; see the README for the table."""
+
+    compile_cache_size: int = Field(256, description="compiled expressions kept (LRU)")
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process's settings, read once from the environment."""
+    return Settings()

@@ -1,0 +1,115 @@
+"""The service's errors, and the one place that turns them into RFC 9457 problems.
+
+    NablaError                  any error a request can cause; carries status and code
+    ├── InputError (422)        the request is well-formed JSON but cannot be computed
+    │   ├── ExpressionError     the text does not parse, or names something unknown;
+    │   │                       carries ``position``, the 0-based character offset
+    │   ├── ShapeError          shapes of variables, points or operands do not fit
+    │   ├── PointError          a point lacks a variable or holds a bad number
+    │   └── LimitError          a configured limit is exceeded; names it and its value
+    ├── PayloadTooLarge (413)   the body is over the size limit
+    └── Unavailable (503)       no capacity now; carries ``retry_after`` seconds
+
+``expressions/`` and ``derivatives`` raise these without knowing about HTTP;
+``app.main`` installs ``problem_response`` as the single mapping to responses.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+
+class NablaError(Exception):
+    """Base of every error that a request can cause."""
+
+    status: ClassVar[int] = 400
+    title: ClassVar[str] = "Bad request"
+    code: str = "bad_request"
+
+    def __init__(self, detail: str, *, code: str | None = None, **extra: Any) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        if code is not None:
+            self.code = code
+        self.extra = extra
+
+    def problem(self) -> dict[str, Any]:
+        """The RFC 9457 problem document for this error."""
+        return {
+            "type": f"/problems/{self.code}",
+            "title": self.title,
+            "status": self.status,
+            "detail": self.detail,
+            "code": self.code,
+            **self.extra,
+        }
+
+
+class InputError(NablaError):
+    """The request cannot be computed as sent."""
+
+    status = 422
+    title = "Unprocessable request"
+    code = "invalid_input"
+
+
+class ExpressionError(InputError):
+    """The expression does not parse or names something unknown."""
+
+    title = "Invalid expression"
+    code = "invalid_expression"
+
+    def __init__(
+        self, detail: str, position: int, *, code: str | None = None, **extra: Any
+    ) -> None:
+        super().__init__(detail, code=code, position=position, **extra)
+        self.position = position
+
+
+class ShapeError(InputError):
+    """Shapes of variables, points or operands do not fit together."""
+
+    title = "Shapes do not fit"
+    code = "shape_mismatch"
+
+
+class PointError(InputError):
+    """A point lacks a variable, names an unknown one, or holds a bad number."""
+
+    title = "Invalid point"
+    code = "invalid_point"
+
+
+class LimitError(InputError):
+    """A configured limit is exceeded."""
+
+    title = "Limit exceeded"
+    code = "limit_exceeded"
+
+    def __init__(self, limit: str, value: float, what: str) -> None:
+        shown = int(value) if float(value).is_integer() else value
+        super().__init__(
+            f"{what} exceeds the limit {limit} = {shown}; make the request smaller",
+            limit=limit,
+            limit_value=shown,
+        )
+
+
+class PayloadTooLarge(NablaError):
+    """The request body is larger than allowed."""
+
+    status = 413
+    title = "Request body too large"
+    code = "payload_too_large"
+
+
+class Unavailable(NablaError):
+    """The service has no capacity for this request now."""
+
+    status = 503
+    title = "Service unavailable"
+    code = "unavailable"
+
+    def __init__(self, detail: str, retry_after: int = 1, *, code: str | None = None) -> None:
+        super().__init__(detail, code=code)
+        self.retry_after = retry_after

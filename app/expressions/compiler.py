@@ -1,0 +1,224 @@
+"""SymPy tree -> JAX function: ONE table from node type to a ``jax.numpy`` callable, and a walk.
+
+No source is generated and nothing is ``lambdify``-ed: the walk visits each distinct node
+once (shared subexpressions are computed once), in an explicit post-order, and applies
+the table. Node types with structure the table cannot express (``Pow``'s integer
+exponents, ``Piecewise``, vector operations with their lengths) have handlers of their own.
+``Piecewise`` uses the "double where": each branch sees its inputs through
+``where(taken, x, stop_gradient(x))``, so a branch that is not taken, and may be NaN or
+infinite there, contributes an exact zero to every derivative, Hessians included.
+"""
+
+from __future__ import annotations
+
+import functools
+import operator
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import jax
+
+jax.config.update("jax_enable_x64", True)
+
+import jax.numpy as jnp  # noqa: E402 - float64 must be on before any array exists
+import jax.scipy.special as jsp  # noqa: E402
+import sympy  # noqa: E402
+from sympy.codegen.cfunctions import Cbrt, expm1, log1p, log2, log10  # noqa: E402
+from sympy.logic.boolalg import BooleanFalse, BooleanTrue  # noqa: E402
+
+from app.errors import InputError  # noqa: E402
+from app.expressions import functions as F  # noqa: E402
+
+Array = Any
+
+
+def _sum(*args: Array) -> Array:
+    return functools.reduce(operator.add, args)
+
+
+def _product(*args: Array) -> Array:
+    return functools.reduce(operator.mul, args)
+
+
+def _log(x: Array, base: Array | None = None) -> Array:
+    return jnp.log(x) if base is None else jnp.log(x) / jnp.log(base)
+
+
+def _heaviside(x: Array, h0: Array = 0.5) -> Array:
+    return jnp.heaviside(x, h0)
+
+
+def _polygamma(n: Array, x: Array) -> Array:
+    return jsp.polygamma(jnp.asarray(n).astype(jnp.int32), x)
+
+
+def _loggamma(x: Array) -> Array:
+    return jsp.gammaln(x)
+
+
+#: Node type -> callable on the evaluated arguments. Checked at import: every type the
+#: builder can produce is here or among the handlers of ``Evaluator``.
+TABLE: dict[type, Callable[..., Array]] = {
+    sympy.Add: _sum,
+    sympy.Mul: _product,
+    sympy.sin: jnp.sin, sympy.cos: jnp.cos, sympy.tan: jnp.tan,
+    sympy.asin: jnp.arcsin, sympy.acos: jnp.arccos, sympy.atan: jnp.arctan,
+    sympy.atan2: jnp.arctan2,
+    sympy.sinh: jnp.sinh, sympy.cosh: jnp.cosh, sympy.tanh: jnp.tanh,
+    sympy.asinh: jnp.arcsinh, sympy.acosh: jnp.arccosh, sympy.atanh: jnp.arctanh,
+    sympy.exp: jnp.exp, expm1: jnp.expm1, sympy.log: _log, log1p: jnp.log1p,
+    log2: jnp.log2, log10: jnp.log10, Cbrt: jnp.cbrt,
+    sympy.Abs: jnp.abs, sympy.sign: jnp.sign,
+    sympy.floor: jnp.floor, sympy.ceiling: jnp.ceil,
+    sympy.erf: jsp.erf, sympy.erfc: jsp.erfc,
+    sympy.gamma: jsp.gamma, sympy.loggamma: _loggamma, sympy.polygamma: _polygamma,
+    sympy.Min: jnp.minimum, sympy.Max: jnp.maximum,
+    sympy.Heaviside: _heaviside,
+    F.sigmoid: jax.nn.sigmoid, F.softplus: jax.nn.softplus, F.relu: jax.nn.relu,
+    sympy.StrictLessThan: jnp.less, sympy.LessThan: jnp.less_equal,
+    sympy.StrictGreaterThan: jnp.greater, sympy.GreaterThan: jnp.greater_equal,
+    sympy.Equality: jnp.equal, sympy.Unequality: jnp.not_equal,
+    sympy.And: lambda *a: functools.reduce(jnp.logical_and, a),
+    sympy.Or: lambda *a: functools.reduce(jnp.logical_or, a),
+    sympy.Not: jnp.logical_not,
+}
+
+_BINARY_ONLY = {sympy.Min, sympy.Max}
+
+
+def _pairwise(func: Callable[..., Array]) -> Callable[..., Array]:
+    return lambda *args: functools.reduce(func, args)
+
+
+for _t in _BINARY_ONLY:
+    TABLE[_t] = _pairwise(TABLE[_t])
+
+
+def _vector(v: Array, n: int) -> Array:
+    return jnp.broadcast_to(v, (n,))
+
+
+def _slice(v: Array, start: int, stop: int, step: int, n: int) -> Array:
+    return _vector(v, n)[slice(start, None if stop < 0 else stop, step)]
+
+
+#: Vector operations: (number of array operands, callable on operands and int arguments).
+VECTOR_TABLE: dict[type, tuple[int, Callable[..., Array]]] = {
+    F.VecSum: (1, lambda v, n: jnp.sum(_vector(v, n))),
+    F.VecProd: (1, lambda v, n: jnp.prod(_vector(v, n))),
+    F.VecMean: (1, lambda v, n: jnp.mean(_vector(v, n))),
+    F.VecNorm: (1, lambda v, n: jnp.linalg.norm(_vector(v, n))),
+    F.VecMax: (1, lambda v, n: jnp.max(_vector(v, n))),
+    F.VecMin: (1, lambda v, n: jnp.min(_vector(v, n))),
+    F.Dot: (2, lambda a, b, n: jnp.dot(_vector(a, n), _vector(b, n))),
+    F.Index: (1, lambda v, i, n: _vector(v, n)[i]),
+    F.Slice: (1, _slice),
+}
+
+assert set(F.VECTOR_OPS) == set(VECTOR_TABLE), "every vector op needs a compiler entry"
+
+
+class CompileError(InputError):
+    """The tree holds a node the compiler has no entry for."""
+
+    code = "not_compilable"
+
+
+class Evaluator:
+    """Evaluates SymPy trees on JAX arrays bound to symbols; one memo per environment."""
+
+    def __init__(self, env: Mapping[sympy.Symbol, Array]) -> None:
+        self.env = env
+        self.memo: dict[sympy.Basic, Array] = {}
+
+    def eval(self, root: sympy.Basic) -> Array:
+        """The value of ``root``: an explicit post-order walk, each distinct node once."""
+        stack: list[tuple[sympy.Basic, bool]] = [(root, False)]
+        memo = self.memo
+        while stack:
+            node, ready = stack.pop()
+            if node in memo:
+                continue
+            leaf = self._leaf(node)
+            if leaf is not None:
+                memo[node] = leaf
+                continue
+            children = self._operands(node)
+            if ready:
+                memo[node] = self._apply(node, [memo[c] for c in children])
+                continue
+            stack.append((node, True))
+            stack.extend((c, False) for c in children if c not in memo)
+        return memo[root]
+
+    def _leaf(self, node: sympy.Basic) -> Array | None:
+        if isinstance(node, sympy.Symbol):
+            if node not in self.env:
+                raise CompileError(f"The name {node} has no value", code="unbound_name")
+            return self.env[node]
+        if isinstance(node, BooleanTrue | BooleanFalse):
+            return jnp.asarray(bool(node))
+        if node.is_Number or isinstance(node, sympy.NumberSymbol):
+            return jnp.asarray(float(node), dtype=jnp.float64)
+        if isinstance(node, sympy.Piecewise):
+            return self._piecewise(node)
+        return None
+
+    @staticmethod
+    def _operands(node: sympy.Basic) -> tuple[sympy.Basic, ...]:
+        if isinstance(node, sympy.Pow) and node.exp.is_Integer:
+            return (node.base,)
+        entry = VECTOR_TABLE.get(type(node))
+        if entry is not None:
+            return tuple(node.args[: entry[0]])
+        return tuple(node.args)
+
+    @staticmethod
+    def _apply(node: sympy.Basic, args: list[Array]) -> Array:
+        if isinstance(node, sympy.Pow):
+            exponent = node.exp
+            if exponent.is_Integer:
+                return args[0] ** int(exponent)
+            if exponent == sympy.S.Half:
+                return jnp.sqrt(args[0])
+            return jnp.power(args[0], args[1])
+        entry = VECTOR_TABLE.get(type(node))
+        if entry is not None:
+            count, func = entry
+            return func(*args, *(int(a) for a in node.args[count:]))
+        func = TABLE.get(type(node))
+        if func is None:
+            raise CompileError(
+                f"The operation {type(node).__name__} cannot be compiled", code="not_compilable"
+            )
+        return func(*args)
+
+    def _piecewise(self, node: sympy.Piecewise) -> Array:
+        taken: list[Array] = []
+        earlier = jnp.asarray(False)
+        for _, cond in node.args:
+            c = self.eval(cond)
+            taken.append(jnp.logical_and(c, jnp.logical_not(earlier)))
+            earlier = jnp.logical_or(earlier, c)
+        result: Array = jnp.asarray(jnp.nan)
+        for (expr, _), mask in reversed(list(zip(node.args, taken, strict=True))):
+            value = Evaluator(self._masked_env(expr, mask)).eval(expr)
+            result = jnp.where(mask, value, result)
+        return result
+
+    def _masked_env(self, expr: sympy.Basic, mask: Array) -> dict[sympy.Symbol, Array]:
+        """Inputs as a branch sees them: where it is not taken, without a gradient."""
+        env = dict(self.env)
+        elementwise = jnp.ndim(mask) == 0 or not expr.atoms(*F.VECTOR_OPS)
+        gate = mask if elementwise else jnp.any(mask)
+        for symbol in expr.free_symbols & env.keys():
+            x = env[symbol]
+            if elementwise:
+                x = jnp.broadcast_to(x, jnp.broadcast_shapes(jnp.shape(x), jnp.shape(gate)))
+            env[symbol] = jnp.where(gate, x, jax.lax.stop_gradient(x))
+        return env
+
+
+def evaluate_constant(expr: sympy.Basic) -> float:
+    """A constant expression in float64, by the same table as compiled code."""
+    return float(Evaluator({}).eval(expr))

@@ -1,0 +1,65 @@
+"""ASGI middleware that refuses request bodies over the size limit with 413."""
+
+from __future__ import annotations
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.errors import PayloadTooLarge
+from app.problems import problem_response
+
+
+class BodySizeLimit:
+    """Answers 413 when Content-Length, or the bytes of a chunked body, exceed ``max_bytes``.
+
+    With a Content-Length the server enforces the framing, so the header is checked alone.
+    Without one (chunked), the body is read here, up to the limit, and replayed to the app.
+    """
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        length = dict(scope.get("headers", [])).get(b"content-length")
+        if length is not None:
+            if length.isdigit() and int(length) > self.max_bytes:
+                await self._refuse(scope, receive, send)
+                return
+            await self.app(scope, receive, send)
+            return
+        chunks: list[bytes] = []
+        size = 0
+        more = True
+        while more:
+            message = await receive()
+            if message["type"] != "http.request":
+                break
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_bytes:
+                await self._refuse(scope, receive, send)
+                return
+            chunks.append(chunk)
+            more = message.get("more_body", False)
+        body = b"".join(chunks)
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+        error = PayloadTooLarge(
+            f"The request body is larger than the limit max_body_bytes = {self.max_bytes} "
+            "bytes; send fewer points, or split the request",
+            limit="max_body_bytes", limit_value=self.max_bytes)
+        response = problem_response(error.problem(), {"Connection": "close"})
+        await response(scope, receive, send)

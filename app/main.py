@@ -1,0 +1,33 @@
+"""The ASGI application: ``create_app`` assembles routers, error handlers and middleware."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from app import __version__, problems
+from app.config import Settings, get_settings
+from app.limits import BodySizeLimit
+from app.routes import differentiate, health
+from app.service import Differentiator
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """A new nabla application with its own caches."""
+    settings = settings or get_settings()
+    app = FastAPI(
+        title="nabla",
+        version=__version__,
+        summary="Values, gradients, Jacobians and Hessians of mathematical expressions",
+        description="Send an expression and the points where you want it; get back its "
+        "value, gradient (or Jacobian) and Hessian, computed by JAX in float64.",
+    )
+    app.state.settings = settings
+    app.state.differentiator = Differentiator(settings)
+    problems.install(app)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.include_router(differentiate.router)
+    app.include_router(health.router)
+    return app
+
+
+app = create_app()

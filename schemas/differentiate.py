@@ -1,0 +1,116 @@
+"""Request and response models of ``POST /v1/differentiate``, with their OpenAPI examples."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal, Self, TypeAlias
+
+from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, model_validator
+
+FiniteNumber = Annotated[float, Field(strict=True, allow_inf_nan=False)]
+# A variable is a scalar or a vector: its value at a point is a number or a list of numbers.
+Tensor: TypeAlias = FiniteNumber | list[FiniteNumber]
+Point = dict[str, Tensor]
+Derivative = Literal["value", "gradient", "hessian"]
+
+DIFFERENTIATE_EXAMPLES = {
+    "d2l": {
+        "summary": "The gradient of 2·xᵀx is 4x (d2l.ai, Automatic Differentiation)",
+        "value": {"expression": "2*dot(x, x)", "variables": {"x": [4]},
+                  "at": {"x": [0, 1, 2, 3]}},
+    },
+    "jacobian": {
+        "summary": "A vector-valued f: the Jacobian",
+        "value": {"expression": ["x*y", "x + y^2"], "at": {"x": 2, "y": 3},
+                  "derivatives": ["value", "gradient"]},
+    },
+    "elementwise": {
+        "summary": "sin of a vector is vector-valued: its Jacobian is diagonal",
+        "value": {"expression": "sin(x)", "at": {"x": [0, 0.5, 1]},
+                  "derivatives": ["value", "gradient"]},
+    },
+    "batch": {
+        "summary": "sin and its derivative over a grid, column-wise (for a plot)",
+        "value": {"expression": "sin(x)", "points": {"x": [0, 0.5, 1, 1.5, 2]},
+                  "derivatives": ["value", "gradient"]},
+    },
+    "conditional": {
+        "summary": "Gradients through a conditional: never NaN from the branch not taken",
+        "value": {"expression": "where(x > 0, sqrt(x), 0)", "at": {"x": -1}},
+    },
+}
+
+
+class DifferentiateRequest(BaseModel):
+    """What to differentiate, where, and which derivatives to return."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    expression: str | Annotated[list[str], Field(min_length=1)] = Field(
+        description="f; a list of expressions makes f vector-valued",
+        examples=["2*dot(x, x)", ["x*y", "x + y^2"]],
+    )
+    variables: dict[str, list[NonNegativeInt]] | None = Field(
+        None,
+        description="the inputs in order, name -> shape ([] scalar, [n] vector); default: "
+        "the expression's free names, sorted, with shapes taken from the point",
+    )
+    at: Point | None = Field(None, description="one point: name -> number or list")
+    points: list[Point] | dict[str, list[Tensor]] | None = Field(
+        None,
+        description="a batch: a list of points, or column-wise name -> list of N values",
+    )
+    derivatives: list[Derivative] = Field(
+        default_factory=lambda: ["value", "gradient", "hessian"],
+        min_length=1,
+        description="what to compute; 'gradient' gives the Jacobian for a vector f",
+    )
+
+    @model_validator(mode="after")
+    def _one_of_at_points(self) -> Self:
+        if (self.at is None) == (self.points is None):
+            raise ValueError("give exactly one of 'at' (one point) or 'points' (a batch)")
+        return self
+
+
+class NonFinite(BaseModel):
+    """Where a result is not a finite number (it is written as null)."""
+
+    field: Literal["value", "gradient", "jacobian", "hessian"]
+    index: list[int] = Field(description="the entry's index within the field")
+    kind: Literal["nan", "inf", "-inf"]
+
+
+Entry: TypeAlias = float | None
+Nested: TypeAlias = Entry | list[Entry] | list[list[Entry]] | list[list[list[Entry]]] | list[
+    list[list[list[Entry]]]
+]
+
+
+class DifferentiateResponse(BaseModel):
+    """Values and derivatives; with ``points``, each gains a leading axis of length N."""
+
+    coordinates: list[str] = Field(description="the inputs flattened in order")
+    value: Nested | None = Field(None, description="f: a number, or m numbers")
+    gradient: Nested | None = Field(None, description="scalar f: n numbers")
+    jacobian: Nested | None = Field(None, description="vector f: m x n")
+    hessian: Nested | None = Field(None, description="n x n, or m x n x n for a vector f")
+    nonfinite: list[NonFinite] | None = Field(
+        None, description="present when an entry is NaN or infinite (and written as null)"
+    )
+    nonfinite_count: int | None = Field(
+        None, description="how many entries are non-finite, when more than are listed"
+    )
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "coordinates": ["x[0]", "x[1]", "x[2]", "x[3]"],
+                    "value": 28.0,
+                    "gradient": [0.0, 4.0, 8.0, 12.0],
+                    "hessian": [[4.0, 0.0, 0.0, 0.0], [0.0, 4.0, 0.0, 0.0],
+                                [0.0, 0.0, 4.0, 0.0], [0.0, 0.0, 0.0, 4.0]],
+                }
+            ]
+        }
+    )
