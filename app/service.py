@@ -65,7 +65,8 @@ class Differentiator:
                                      limits.max_nodes)
         trees = [parse(t, syntax_limits) for t in texts]
         if sum(t.size for t in trees) > limits.max_nodes:
-            raise LimitError("max_nodes", limits.max_nodes, "The number of terms in all expressions")
+            raise LimitError("max_nodes", limits.max_nodes,
+                             "The number of terms in all expressions")
         layout = resolve_layout(request, trees, limits)
         key = (tuple(texts), stacked, layout)
         with self._lock:

@@ -60,7 +60,7 @@ class DifferentiateRequest(BaseModel):
         description="a batch: a list of points, or column-wise name -> list of N values",
     )
     derivatives: list[Derivative] = Field(
-        default_factory=lambda: ["value", "gradient", "hessian"],
+        default_factory=lambda: list[Derivative](["value", "gradient", "hessian"]),
         min_length=1,
         description="what to compute; 'gradient' gives the Jacobian for a vector f",
     )

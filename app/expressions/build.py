@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import mpmath
 import sympy
 from sympy.codegen.cfunctions import Cbrt, expm1, log1p, log2, log10
 from sympy.logic.boolalg import Boolean
@@ -122,7 +123,7 @@ class Builder:
         value = float(text)
         if not abs(value) <= self.max_literal:
             raise LimitError("max_literal", self.max_literal, f"The number {text[:40]}")
-        if text.isdigit() or value.is_integer() and abs(value) < 2**53 and "." not in text:
+        if text.isdigit() or (value.is_integer() and abs(value) < 2**53 and "." not in text):
             return Term(sympy.Integer(int(value)), (), node.pos)
         return Term(sympy.Float(value), (), node.pos)
 
@@ -278,14 +279,17 @@ def settle_constant(func: Any, args: Sequence[Any]) -> Any:
 
 def _settle(func: Any, *args: Any) -> Any:
     """``func(*args)``, with constant results kept exact only if small, real and finite."""
+    args = tuple(sympy.Integer(a) if isinstance(a, int) else a for a in args)
     if all(_is_constant(a) for a in args) and func in _NUMERIC_AT_CONSTANTS:
         return settle_constant(func, args)
     result = func(*args)
     if isinstance(result, Boolean) or not _is_constant(result):
         return result
+    if not all(_is_constant(a) for a in args):
+        return result  # such as nan + x, which is nan whatever x is
     if result.is_Rational:
         if max(abs(result.p), result.q).bit_length() > _MAX_EXACT_BITS:
-            return sympy.Float(result)
+            return sympy.Float(mpmath.mpf(result.p) / result.q)  # no decimal string
         return result
     if result.is_Float and result.is_finite:
         return result

@@ -18,7 +18,7 @@ from typing import Any
 
 import jax
 
-jax.config.update("jax_enable_x64", True)
+jax.config.update("jax_enable_x64", True)  # type: ignore[no-untyped-call]
 
 import jax.numpy as jnp  # noqa: E402 - float64 must be on before any array exists
 import jax.scipy.special as jsp  # noqa: E402
@@ -186,12 +186,12 @@ class Evaluator:
         if entry is not None:
             count, func = entry
             return func(*args, *(int(a) for a in node.args[count:]))
-        func = TABLE.get(type(node))
-        if func is None:
+        table_entry = TABLE.get(type(node))
+        if table_entry is None:
             raise CompileError(
                 f"The operation {type(node).__name__} cannot be compiled", code="not_compilable"
             )
-        return func(*args)
+        return table_entry(*args)
 
     def _piecewise(self, node: sympy.Piecewise) -> Array:
         taken: list[Array] = []

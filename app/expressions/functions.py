@@ -14,14 +14,14 @@ from typing import Any
 import sympy
 
 
-class RealFunction(sympy.Function):
+class RealFunction(sympy.Function):  # type: ignore[misc]
     """A function that is real-valued on real arguments."""
 
     def _eval_is_extended_real(self) -> bool | None:
         return all(arg.is_extended_real for arg in self.args) or None
 
 
-class sigmoid(RealFunction):  # noqa: N801 - the name users write
+class sigmoid(RealFunction):
     """The logistic function 1 / (1 + exp(-x))."""
 
     nargs = 1
@@ -33,7 +33,7 @@ class sigmoid(RealFunction):  # noqa: N801 - the name users write
         return 1 / (1 + sympy.exp(-arg))
 
 
-class softplus(RealFunction):  # noqa: N801
+class softplus(RealFunction):
     """log(1 + exp(x)), the smooth ReLU."""
 
     nargs = 1
@@ -45,7 +45,7 @@ class softplus(RealFunction):  # noqa: N801
         return sympy.log(1 + sympy.exp(arg))
 
 
-class relu(RealFunction):  # noqa: N801
+class relu(RealFunction):
     """max(x, 0), with derivative 0 at 0 as in JAX."""
 
     nargs = 1

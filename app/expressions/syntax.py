@@ -15,7 +15,7 @@ import contextvars
 import unicodedata
 from dataclasses import dataclass
 from importlib import resources
-from typing import Any
+from typing import Any, cast
 
 from lark import Lark, Token, Transformer
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
@@ -92,7 +92,7 @@ def _nary(kind: str, items: list[Any]) -> Syntax:
         operands[0].pos,
         operands,
         ops=tuple(str(t) for t in tokens),
-        op_positions=tuple(t.start_pos for t in tokens),
+        op_positions=tuple(t.start_pos or 0 for t in tokens),
     )
 
 
@@ -100,23 +100,23 @@ class _Builder(Transformer[Token, Syntax]):
     """Lark callbacks: one per grammar alias, each returning a ``Syntax`` node."""
 
     def number(self, items: list[Token]) -> Syntax:
-        return _node("number", items[0].start_pos, (), text=str(items[0]))
+        return _node("number", items[0].start_pos or 0, (), text=str(items[0]))
 
     def name(self, items: list[Token]) -> Syntax:
-        return _node("name", items[0].start_pos, (), text=str(items[0]))
+        return _node("name", items[0].start_pos or 0, (), text=str(items[0]))
 
     def call(self, items: list[Any]) -> Syntax:
         fn: Token = items[0]
         args = tuple(a for a in items[1:] if a is not None)
-        return _node("call", fn.start_pos, args, text=str(fn))
+        return _node("call", fn.start_pos or 0, args, text=str(fn))
 
     def tuple(self, items: list[Any]) -> Syntax:
         lpar: Token = items[0]
-        return _node("tuple", lpar.start_pos, tuple(a for a in items[1:] if a is not None))
+        return _node("tuple", lpar.start_pos or 0, tuple(a for a in items[1:] if a is not None))
 
     def unary(self, items: list[Any]) -> Syntax:
         op: Token = items[0]
-        return _node("unary", op.start_pos, (items[1],), text=str(op))
+        return _node("unary", op.start_pos or 0, (items[1],), text=str(op))
 
     def power(self, items: list[Any]) -> Syntax:
         return _nary("power", items)
@@ -141,14 +141,14 @@ class _Builder(Transformer[Token, Syntax]):
 
     def subscript(self, items: list[Any]) -> Syntax:
         target, bracket, sub = items
-        return _node(sub.kind, bracket.start_pos, (target, *sub.args))
+        return _node(sub.kind, bracket.start_pos or 0, (target, *sub.args))
 
     def index(self, items: list[Syntax]) -> Syntax:
         return Syntax("index", items[0].pos, (items[0],))
 
     def slice(self, items: list[Any]) -> Syntax:
         start, colon, stop, _colon2, step = items
-        return Syntax("slice", colon.start_pos, (start, stop, step))
+        return Syntax("slice", colon.start_pos or 0, (start, stop, step))
 
 
 _GRAMMAR = resources.files("app.expressions").joinpath("grammar.lark").read_text()
@@ -166,7 +166,7 @@ def parse(text: str, limits: SyntaxLimits) -> Syntax:
                               code="empty_expression")
     token = _limits.set(limits)
     try:
-        tree: Syntax = _PARSER.parse(text)
+        tree = cast(Syntax, _PARSER.parse(text))
     except UnexpectedInput as error:
         raise _syntax_error(text, error) from None
     finally:
@@ -176,7 +176,7 @@ def parse(text: str, limits: SyntaxLimits) -> Syntax:
 
 def _syntax_error(text: str, error: UnexpectedInput) -> ExpressionError:
     if isinstance(error, UnexpectedCharacters):
-        pos = error.pos_in_stream
+        pos = error.pos_in_stream or 0
         char = text[pos]
         name = unicodedata.name(char, f"U+{ord(char):04X}")
         hint = _char_hint(char)
@@ -201,7 +201,8 @@ def _syntax_error(text: str, error: UnexpectedInput) -> ExpressionError:
 
 
 def _expected(error: UnexpectedInput) -> str:
-    names = sorted({_TOKEN_NAMES.get(t, t.lower()) for t in getattr(error, "expected", ())})
+    expected = getattr(error, "expected", ())
+    names = sorted({_TOKEN_NAMES.get(str(t), str(t).lower()) for t in expected})
     if not names:
         return "something else"
     return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " or " + names[-1]

@@ -1,0 +1,85 @@
+"""Shared fixtures: settings, a differentiator, and a real uvicorn server with a client."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from app.config import Settings
+from app.service import Differentiator
+from schemas.differentiate import DifferentiateRequest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def settings() -> Settings:
+    return Settings()
+
+
+@pytest.fixture(scope="session")
+def differentiator(settings: Settings) -> Differentiator:
+    return Differentiator(settings)
+
+
+@pytest.fixture(scope="session")
+def run(differentiator: Differentiator) -> Any:
+    """Differentiate a request given as a dict, in process (no HTTP)."""
+
+    def _run(**body: Any) -> dict[str, Any]:
+        return differentiator.run(DifferentiateRequest.model_validate(body))
+
+    return _run
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def start_server(env: dict[str, str] | None = None, args: tuple[str, ...] = ()) -> tuple[
+        subprocess.Popen[bytes], str]:
+    """Start ``uvicorn app.main:app`` on a free loopback port; wait until /livez answers."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1",
+         "--port", str(port), "--log-level", "warning", *args],
+        cwd=ROOT, env={**os.environ, **(env or {})},
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}")
+        try:
+            if httpx.get(f"{url}/livez", timeout=1).status_code == 200:
+                return proc, url
+        except httpx.TransportError:
+            time.sleep(0.1)
+    proc.kill()
+    raise RuntimeError("server did not start")
+
+
+@pytest.fixture(scope="session")
+def server_url() -> Iterator[str]:
+    proc, url = start_server()
+    yield url
+    proc.terminate()
+    proc.wait(timeout=30)
+
+
+@pytest.fixture(scope="session")
+def api(server_url: str) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=server_url, timeout=120) as client:
+        yield client
