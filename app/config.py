@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 
 from pydantic import Field
@@ -28,10 +29,22 @@ class Limits(BaseSettings):
     max_exponent: float = Field(1_000, description="magnitude of a constant exponent")
 
 
+def _default_workers() -> int:
+    # One core stays with the server, so that compiles never starve warm requests.
+    return max(1, (os.cpu_count() or 2) - 1)
+
+
 class Settings(Limits):
     """Every setting of the service; see the README for the table."""
 
-    compile_cache_size: int = Field(256, description="compiled expressions kept (LRU)")
+    compile_cache_size: int = Field(256, description="compiled executables kept (LRU)")
+    compile_workers: int = Field(default_factory=_default_workers,
+                                 description="worker processes for cold compiles")
+    compile_timeout_seconds: float = Field(20.0, description="wall-clock budget of a compile")
+    worker_memory_bytes: int = Field(4 * 1024**3, description="memory cap of a compile worker")
+    max_pending_compiles: int = Field(16, description="distinct compiles queued or running")
+    max_concurrent_requests: int = Field(64, description="requests computed at once (503 above)")
+    in_process: bool = Field(False, description="compile in the server's threads (tests only)")
 
 
 @lru_cache(maxsize=1)

@@ -1,18 +1,15 @@
 """Value, gradient / Jacobian and Hessian from JAX's own transforms: jitted, cached, batched.
 
 A ``Program`` is everything needed to compile: the SymPy trees, the input layout and the
-output shape. Its ``key`` is canonical (SymPy's ``srepr`` of the trees with the shapes),
-so equal expressions share one compilation whatever their spelling. The compiled kernels
-are immutable and kept in a bounded LRU cache that is safe under threads; no lock is
-held while JAX traces or compiles.
+output shape. ``compile_executable`` traces, lowers and compiles one fused function of
+all requested outputs (``vmap``-ed for a batch) ahead of time, for one input shape; the
+result can be serialized, so this runs in a worker process (``app.workers``).
 """
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
@@ -70,11 +67,6 @@ class Program:
     out_shape: Shape
     stacked: bool  # True when f is a list of scalar expressions
 
-    @cached_property
-    def key(self) -> tuple[Any, ...]:
-        return (tuple(sympy.srepr(e) for e in self.exprs), self.layout.names,
-                self.layout.shapes, self.out_shape, self.stacked)
-
     @property
     def vector_valued(self) -> bool:
         return self.out_shape != ()
@@ -93,23 +85,14 @@ class Program:
         return f
 
 
-def output_sizes(program: Program, kinds: Sequence[str]) -> dict[str, Shape]:
-    """The shape of each requested output at one point."""
-    n, out = program.layout.n, program.out_shape
+def output_sizes(n: int, out: Shape, kinds: Sequence[str]) -> dict[str, Shape]:
+    """The shape of each requested output at one point, for n inputs and output shape out."""
     shapes = {"value": out, "gradient": (*out, n), "hessian": (*out, n, n)}
     return {k: shapes[k] for k in kinds}
 
 
-@dataclass(frozen=True)
-class Kernels:
-    """The jitted computations of one program and one set of derivative kinds."""
-
-    single: Callable[[Any], dict[str, Any]]
-    batch: Callable[[Any], dict[str, Any]]
-
-
-def build_kernels(program: Program, kinds: tuple[str, ...]) -> Kernels:
-    """One fused function of value and derivatives, jitted for a point and for a batch."""
+def fused_function(program: Program, kinds: tuple[str, ...]) -> Callable[[Any], dict[str, Any]]:
+    """One function of the coordinates returning every requested output, from JAX's transforms."""
     f = program.function()
     n, m = program.layout.n, (program.out_shape[0] if program.vector_valued else 1)
     first = (jax.jacfwd(f) if n <= m else jax.jacrev(f)) if program.vector_valued else jax.grad(f)
@@ -118,35 +101,19 @@ def build_kernels(program: Program, kinds: tuple[str, ...]) -> Kernels:
     def fused(z: Any) -> dict[str, Any]:
         return {kind: transforms[kind](z) for kind in kinds}
 
-    return Kernels(single=jax.jit(fused), batch=jax.jit(jax.vmap(fused)))
+    return fused
 
 
-@dataclass
-class KernelCache:
-    """A bounded LRU of compiled kernels, safe under threads."""
-
-    capacity: int
-    _items: OrderedDict[tuple[Any, ...], Kernels] = field(default_factory=OrderedDict)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
-    hits: int = 0
-    misses: int = 0
-
-    def get(self, program: Program, kinds: tuple[str, ...]) -> Kernels:
-        """The kernels of ``program``, built on a miss (outside the lock)."""
-        key = (program.key, kinds)
-        with self._lock:
-            kernels = self._items.get(key)
-            if kernels is not None:
-                self._items.move_to_end(key)
-                self.hits += 1
-                return kernels
-            self.misses += 1
-        kernels = build_kernels(program, kinds)
-        with self._lock:
-            self._items[key] = kernels
-            while len(self._items) > self.capacity:
-                self._items.popitem(last=False)
-        return kernels
+def compile_executable(program: Program, kinds: tuple[str, ...], batch: int | None) -> Any:
+    """Trace, lower and compile the fused function for one point or a batch of ``batch``."""
+    fused = fused_function(program, kinds)
+    n = program.layout.n
+    if batch is None:
+        spec = jax.ShapeDtypeStruct((n,), jnp.float64)  # type: ignore[no-untyped-call]
+        return jax.jit(fused).lower(spec).compile()
+    spec = jax.ShapeDtypeStruct(  # type: ignore[no-untyped-call]
+        (batch, n), jnp.float64)
+    return jax.jit(jax.vmap(fused)).lower(spec).compile()
 
 
 def bucket(count: int) -> int:
@@ -157,14 +124,13 @@ def bucket(count: int) -> int:
     return size * 3 // 4 if size >= 4 and size * 3 // 4 >= count else size
 
 
-def evaluate(kernels: Kernels, points: np.ndarray, batched: bool) -> dict[str, np.ndarray]:
-    """Run the kernels at one point (n,) or a batch (N, n); results as NumPy arrays."""
-    if not batched:
-        return {k: np.asarray(v) for k, v in kernels.single(jnp.asarray(points)).items()}
+def evaluate(executable: Any, points: np.ndarray, batch: int | None) -> dict[str, np.ndarray]:
+    """Run a compiled executable at one point (n,) or a batch (N, n), padded to ``batch``."""
+    if batch is None:
+        return {k: np.asarray(v) for k, v in executable(jnp.asarray(points)).items()}
     count = points.shape[0]
-    padded = bucket(count)
-    if padded != count:
-        filler = np.broadcast_to(points[:1], (padded - count, points.shape[1]))
+    if batch != count:
+        filler = np.broadcast_to(points[:1], (batch - count, points.shape[1]))
         points = np.concatenate([points, filler])
-    results = kernels.batch(jnp.asarray(points))
+    results = executable(jnp.asarray(points))
     return {k: np.asarray(v)[:count] for k, v in results.items()}

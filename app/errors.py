@@ -6,9 +6,11 @@
     │   │                       carries ``position``, the 0-based character offset
     │   ├── ShapeError          shapes of variables, points or operands do not fit
     │   ├── PointError          a point lacks a variable or holds a bad number
-    │   └── LimitError          a configured limit is exceeded; names it and its value
+    │   ├── LimitError          a configured limit is exceeded; names it and its value
+    │   └── TooComplex          compiling it exceeds the time budget or the memory cap
     ├── PayloadTooLarge (413)   the body is over the size limit
-    └── Unavailable (503)       no capacity now; carries ``retry_after`` seconds
+    ├── Unavailable (503)       no capacity now; carries ``retry_after`` seconds
+    └── RemoteProblem           a problem document made in a worker process, passed on
 
 ``expressions/`` and ``derivatives`` raise these without knowing about HTTP;
 ``app.main`` installs ``problem_response`` as the single mapping to responses.
@@ -95,6 +97,28 @@ class LimitError(InputError):
         )
 
 
+class TooComplex(InputError):
+    """Compiling the expression costs more than the service allows."""
+
+    title = "Expression too complex"
+    code = "too_complex"
+
+    @classmethod
+    def time(cls, budget: float) -> TooComplex:
+        """The compile budget ran out."""
+        return cls(f"Compiling this expression takes longer than the budget of {budget:g} s "
+                   "(compile_timeout_seconds); simplify it, use fewer variables, or ask for "
+                   "fewer derivatives (the Hessian costs the most)",
+                   limit="compile_timeout_seconds", limit_value=budget)
+
+    @classmethod
+    def memory(cls) -> TooComplex:
+        """The worker's memory cap was reached."""
+        return cls("Compiling or evaluating this expression needs more memory than the cap "
+                   "(worker_memory_bytes); use fewer variables or points, or no Hessian",
+                   limit="worker_memory_bytes")
+
+
 class PayloadTooLarge(NablaError):
     """The request body is larger than allowed."""
 
@@ -113,3 +137,16 @@ class Unavailable(NablaError):
     def __init__(self, detail: str, retry_after: int = 1, *, code: str | None = None) -> None:
         super().__init__(detail, code=code)
         self.retry_after = retry_after
+
+
+class RemoteProblem(NablaError):
+    """A problem document produced in a worker process, raised again in the server."""
+
+    def __init__(self, problem: dict[str, Any]) -> None:
+        super().__init__(str(problem.get("detail", "")), code=str(problem.get("code")))
+        self._problem = problem
+        self.status = int(problem.get("status", 422))  # type: ignore[misc]
+
+    def problem(self) -> dict[str, Any]:
+        """The document as the worker made it."""
+        return dict(self._problem)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from fastapi import FastAPI
 
 from app import __version__, problems
@@ -14,7 +17,18 @@ from app.service import Differentiator
 def create_app(settings: Settings | None = None) -> FastAPI:
     """A new nabla application with its own caches."""
     settings = settings or get_settings()
+    differentiator = Differentiator(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        differentiator.start()
+        try:
+            yield
+        finally:
+            differentiator.close()
+
     app = FastAPI(
+        lifespan=lifespan,
         title="nabla",
         version=__version__,
         summary="Values, gradients, Jacobians and Hessians of mathematical expressions",
@@ -22,7 +36,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         "value, gradient (or Jacobian) and Hessian, computed by JAX in float64.",
     )
     app.state.settings = settings
-    app.state.differentiator = Differentiator(settings)
+    app.state.differentiator = differentiator
     problems.install(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.include_router(differentiate.router)

@@ -1,172 +1,182 @@
-"""The data path of one request: texts -> syntax -> SymPy -> program -> arrays -> body.
+"""The data path of one request: request -> compile spec -> executable -> arrays -> body.
 
-    request model -> parse (syntax.py) -> resolve variables -> build SymPy trees (build.py)
-    -> Program (derivatives.py) -> kernels from the cache -> evaluate -> response body
+    request model -> CompileSpec (cheap: texts, shapes) -> executable from the cache, or a
+    worker compiles it (app.workers) -> points as an array -> evaluate -> response body
+
+Warm requests never parse: the executable cache is keyed by the spec. Cold compiles run in
+worker processes (or, with ``in_process``, in a thread), at most ``max_pending_compiles``
+distinct ones at a time, and concurrent requests for one spec share one compile.
 """
 
 from __future__ import annotations
 
-import re
+import asyncio
+import dataclasses
 import threading
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from starlette.concurrency import run_in_threadpool
 
+from app.compilation import CompileSpec, Shapes, Signature, check_output, compile_spec, load
 from app.config import Settings
-from app.derivatives import KINDS, KernelCache, Layout, Program, Shape, evaluate, output_sizes
-from app.errors import ExpressionError, InputError, LimitError, ShapeError
-from app.expressions.build import CONSTANTS, FUNCTION_NAMES, Builder, free_names
-from app.expressions.syntax import Syntax, SyntaxLimits, parse
-from app.points import from_point, from_points, infer_shape
+from app.derivatives import KINDS, bucket, evaluate
+from app.errors import LimitError, Unavailable
+from app.points import from_point, from_points
+from app.workers import CompilePool
 from schemas.differentiate import DifferentiateRequest
 
-_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
 MAX_NONFINITE_LISTED = 1000
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A loaded executable and what the server needs to call it."""
+
+    signature: Signature
+    executable: Any
+
+
+@dataclass
+class ExecutableCache:
+    """A bounded LRU of loaded executables, safe under threads; counts hits and misses."""
+
+    capacity: int
+    items: OrderedDict[CompileSpec, Entry] = field(default_factory=OrderedDict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    hits: int = 0
+    misses: int = 0
+
+    def get(self, key: CompileSpec) -> Entry | None:
+        with self.lock:
+            entry = self.items.get(key)
+            if entry is None:
+                self.misses += 1
+                return None
+            self.items.move_to_end(key)
+            self.hits += 1
+            return entry
+
+    def put(self, key: CompileSpec, entry: Entry) -> None:
+        with self.lock:
+            self.items[key] = entry
+            while len(self.items) > self.capacity:
+                self.items.popitem(last=False)
 
 
 @dataclass
 class Differentiator:
-    """Turns requests into response bodies; holds the caches of one process."""
+    """Turns requests into response bodies; holds the caches and the pool of one process."""
 
     settings: Settings
-    kernels: KernelCache = field(init=False)
-    _programs: OrderedDict[tuple[Any, ...], Program] = field(default_factory=OrderedDict)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
+    cache: ExecutableCache = field(init=False)
+    pool: CompilePool | None = field(init=False, default=None)
+    _inflight: dict[CompileSpec, asyncio.Future[Entry]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.kernels = KernelCache(self.settings.compile_cache_size)
+        self.cache = ExecutableCache(self.settings.compile_cache_size)
 
-    def run(self, request: DifferentiateRequest) -> dict[str, Any]:
+    def start(self) -> None:
+        """Start the compile workers (unless compiling in process)."""
+        if not self.settings.in_process and self.pool is None:
+            self.pool = CompilePool(self.settings)
+
+    def close(self) -> None:
+        """Stop the compile workers."""
+        if self.pool is not None:
+            self.pool.close()
+            self.pool = None
+
+    async def run(self, request: DifferentiateRequest) -> dict[str, Any]:
         """Compute what ``request`` asks for; raises ``NablaError`` subclasses on bad input."""
-        texts = [request.expression] if isinstance(request.expression, str) else request.expression
-        program = self.program(texts, isinstance(request.expression, list), request)
-        kinds = tuple(k for k in KINDS if k in request.derivatives)
-        layout = program.layout
+        spec = make_spec(request, self.settings.max_points)
+        entry = await self.entry(spec)
+        signature = entry.signature
+        check_output(signature.layout.n, signature.out_shape, spec.kinds, spec.count,
+                     self.settings)
         if request.at is not None:
-            points, batched = from_point(request.at, layout), False
+            points = from_point(request.at, signature.layout)
         else:
             assert request.points is not None
-            points, batched = from_points(request.points, layout, self.settings.max_points), True
-        self._check_output(program, kinds, points.shape[0] if batched else 1)
-        results = evaluate(self.kernels.get(program, kinds), points, batched)
-        return assemble(program, results)
+            points = from_points(request.points, signature.layout, self.settings.max_points)
+        results = await run_in_threadpool(evaluate, entry.executable, points, spec.batch)
+        return assemble(signature, results)
 
-    def program(self, texts: Sequence[str], stacked: bool,
-                request: DifferentiateRequest) -> Program:
-        """The program of the texts for the request's variables (cached by text and shapes)."""
-        limits = self.settings
-        if len(texts) > limits.max_expressions:
-            raise LimitError("max_expressions", limits.max_expressions,
-                             f"The number of expressions ({len(texts)})")
-        syntax_limits = SyntaxLimits(limits.max_expression_chars, limits.max_depth,
-                                     limits.max_nodes)
-        trees = [parse(t, syntax_limits) for t in texts]
-        if sum(t.size for t in trees) > limits.max_nodes:
-            raise LimitError("max_nodes", limits.max_nodes,
-                             "The number of terms in all expressions")
-        layout = resolve_layout(request, trees, limits)
-        key = (tuple(texts), stacked, layout)
-        with self._lock:
-            cached = self._programs.get(key)
-            if cached is not None:
-                self._programs.move_to_end(key)
-                return cached
-        program = build_program(trees, layout, stacked, limits)
-        with self._lock:
-            self._programs[key] = program
-            while len(self._programs) > limits.compile_cache_size:
-                self._programs.popitem(last=False)
-        return program
+    async def entry(self, spec: CompileSpec) -> Entry:
+        """The executable of ``spec``: cached, being compiled, or compiled now."""
+        key = dataclasses.replace(spec, count=0)
+        entry = self.cache.get(key)
+        if entry is not None:
+            return entry
+        pending = self._inflight.get(key)
+        if pending is not None:
+            return await asyncio.shield(pending)
+        if len(self._inflight) >= self.settings.max_pending_compiles:
+            raise Unavailable("Too many new expressions are being compiled; retry shortly",
+                              retry_after=max(1, int(self.settings.compile_timeout_seconds / 4)),
+                              code="compile_queue_full")
+        future: asyncio.Future[Entry] = asyncio.get_running_loop().create_future()
+        self._inflight[key] = future
+        try:
+            entry = await self._compile(spec)
+            self.cache.put(key, entry)
+            future.set_result(entry)
+        except BaseException as error:
+            future.set_exception(error)
+            future.exception()  # mark retrieved: waiters, if any, re-raise it
+            raise
+        finally:
+            del self._inflight[key]
+        return entry
 
-    def _check_output(self, program: Program, kinds: Sequence[str], count: int) -> None:
-        per_point = sum(int(np.prod(s, dtype=np.int64)) for s in
-                        output_sizes(program, kinds).values())
-        total = per_point * count
-        if total > self.settings.max_output_entries:
-            raise LimitError("max_output_entries", self.settings.max_output_entries,
-                             f"The size of the result ({total} numbers)")
+    async def _compile(self, spec: CompileSpec) -> Entry:
+        if self.pool is None:
+            compiled = await run_in_threadpool(compile_spec, spec, self.settings)
+        else:
+            compiled = await self.pool.compile(spec)
+        executable = await run_in_threadpool(load, compiled)
+        return Entry(compiled.signature, executable)
 
 
-def resolve_layout(request: DifferentiateRequest, trees: Sequence[Syntax],
-                   limits: Settings) -> Layout:
-    """The inputs: declared in ``variables``, or the free names sorted, shaped by the point."""
+def _value_shape(value: Any) -> tuple[int, ...]:
+    return (len(value),) if isinstance(value, list) else ()
+
+
+def make_spec(request: DifferentiateRequest, max_points: int) -> CompileSpec:
+    """The compile spec of a request, from its texts and the shapes of its point values."""
+    stacked = isinstance(request.expression, list)
+    texts = tuple(request.expression) if stacked else (str(request.expression),)
+    declared: Shapes | None = None
     if request.variables is not None:
-        declared = request.variables
-        for name in declared:
-            _check_variable_name(name)
-        shapes = {name: tuple(shape) for name, shape in declared.items()}
-    else:
-        names = sorted({n for t in trees for n in free_names(t)})
-        sample = _sample_point(request)
-        shapes = {name: _sample_shape(sample, name, request.points) for name in names}
-    if len(shapes) > limits.max_variables:
-        raise LimitError("max_variables", limits.max_variables,
-                         f"The number of variables ({len(shapes)})")
-    for name, shape in shapes.items():
-        if len(shape) > 1:
-            raise ShapeError(f"The variable {name!r} has shape {list(shape)}; only scalars "
-                             "([]) and vectors ([n]) are supported", variable=name)
-        if shape and shape[0] < 1:
-            raise ShapeError(f"The vector {name!r} has length 0; give it at least one element",
-                             variable=name)
-    layout = Layout(tuple(shapes), tuple(shapes.values()))
-    if layout.n > limits.max_coordinates:
-        raise LimitError("max_coordinates", limits.max_coordinates,
-                         f"The number of coordinates ({layout.n})")
-    return layout
-
-
-def _check_variable_name(name: str) -> None:
-    if not _NAME.fullmatch(name) or name in ("and", "or", "not"):
-        raise InputError(f"{name!r} is not a valid variable name; names are letters, digits "
-                         "and _, starting with a letter", code="bad_variable_name")
-    if name in CONSTANTS or name in FUNCTION_NAMES:
-        raise InputError(f"{name!r} is a constant or function of the language and cannot be "
-                         "a variable; choose another name", code="bad_variable_name")
-
-
-def _sample_point(request: DifferentiateRequest) -> Mapping[str, Any]:
+        declared = tuple((name, tuple(shape)) for name, shape in request.variables.items())
+    kinds = tuple(k for k in KINDS if k in request.derivatives)
     if request.at is not None:
-        return request.at
-    if isinstance(request.points, list):
-        return request.points[0] if request.points else {}
-    return request.points or {}
-
-
-def _sample_shape(sample: Mapping[str, Any], name: str, points: Any) -> Shape:
-    if name not in sample:
-        return ()
-    shape = infer_shape(sample[name])
-    return shape[1:] if isinstance(points, Mapping) else shape
-
-
-def build_program(trees: Sequence[Syntax], layout: Layout, stacked: bool,
-                  limits: Settings) -> Program:
-    """Build the SymPy trees and the program's output shape."""
-    builder = Builder(dict(zip(layout.names, layout.shapes, strict=True)),
-                      limits.max_exponent, limits.max_literal)
-    terms = [builder.value(t) for t in trees]
-    if stacked:
-        for tree, term in zip(trees, terms, strict=True):
-            if term.shape != ():
-                raise ExpressionError(
-                    "Each expression of a list must be a scalar; one starting at position "
-                    f"{tree.pos} is a vector of length {term.shape[0]}", tree.pos,
-                    code="vector_in_list")
-        out_shape: Shape = (len(terms),)
+        sampled = {k: _value_shape(v) for k, v in request.at.items()}
+        batch, count = None, 1
+    elif isinstance(request.points, list):
+        count = len(request.points)
+        sampled = {k: _value_shape(v) for k, v in request.points[0].items()} if count else {}
+        batch = bucket(count)
     else:
-        out_shape = terms[0].shape
-    return Program(tuple(t.expr for t in terms), layout, out_shape, stacked)
+        assert request.points is not None
+        columns = request.points
+        count = max((len(c) for c in columns.values()), default=0)
+        sampled = {k: _value_shape(c[0]) if c else () for k, c in columns.items()}
+        batch = bucket(count)
+    if count > max_points:
+        raise LimitError("max_points", max_points, f"The number of points ({count})")
+    return CompileSpec(texts, stacked, declared, tuple(sorted(sampled.items())), kinds, batch,
+                       count)
 
 
-def assemble(program: Program, results: Mapping[str, np.ndarray]) -> dict[str, Any]:
+def assemble(signature: Signature, results: Mapping[str, np.ndarray]) -> dict[str, Any]:
     """The response body: coordinates, the outputs, and where any are not finite."""
-    body: dict[str, Any] = {"coordinates": program.layout.coordinates()}
+    body: dict[str, Any] = {"coordinates": signature.layout.coordinates()}
     names = {"value": "value", "hessian": "hessian",
-             "gradient": "jacobian" if program.vector_valued else "gradient"}
+             "gradient": "jacobian" if signature.vector_valued else "gradient"}
     nonfinite: list[dict[str, Any]] = []
     count = 0
     for kind in KINDS:

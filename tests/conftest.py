@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import subprocess
@@ -23,7 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 @pytest.fixture(scope="session")
 def settings() -> Settings:
-    return Settings()
+    return Settings(in_process=True)
 
 
 @pytest.fixture(scope="session")
@@ -36,7 +37,7 @@ def run(differentiator: Differentiator) -> Any:
     """Differentiate a request given as a dict, in process (no HTTP)."""
 
     def _run(**body: Any) -> dict[str, Any]:
-        return differentiator.run(DifferentiateRequest.model_validate(body))
+        return asyncio.run(differentiator.run(DifferentiateRequest.model_validate(body)))
 
     return _run
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Body, Depends, Request
-from starlette.concurrency import run_in_threadpool
 
 from app.responses import ArrayJSONResponse
 from app.service import Differentiator
@@ -40,5 +39,4 @@ async def differentiate(
     differentiator: DifferentiatorDep,
 ) -> ArrayJSONResponse:
     """Differentiate ``expression`` at one point (``at``) or a batch (``points``)."""
-    result = await run_in_threadpool(differentiator.run, body)
-    return ArrayJSONResponse(result)
+    return ArrayJSONResponse(await differentiator.run(body))

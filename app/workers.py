@@ -1,0 +1,75 @@
+"""Worker processes for cold work: parse, trace and compile with a time budget and a memory cap.
+
+XLA compilation cannot be interrupted from Python, so a budget needs a process that can
+be killed: pebble's ``ProcessPool`` kills a task's worker when its timeout expires and
+starts a new one. Workers are spawned (not forked: JAX's threads make ``fork`` unsafe),
+cap their own memory with ``RLIMIT_DATA``, and warm JAX up before their first task.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import resource
+from concurrent.futures import TimeoutError as FutureTimeout
+from typing import Any
+
+from pebble import ProcessExpired, ProcessPool
+
+from app.compilation import Compiled, CompileSpec, compile_or_problem
+from app.config import Limits, Settings
+from app.errors import RemoteProblem, TooComplex, Unavailable
+
+
+def _init_worker(memory_bytes: int) -> None:
+    if memory_bytes > 0:
+        resource.setrlimit(resource.RLIMIT_DATA, (memory_bytes, memory_bytes))
+    from app.expressions import compiler  # noqa: F401 - imports JAX and turns on float64
+
+    spec = CompileSpec(("sin(x)",), False, None, (), ("value", "gradient", "hessian"), None, 1)
+    compile_or_problem(spec, Limits())
+
+
+def _compile(spec: CompileSpec, limits: Limits) -> Compiled | dict[str, Any]:
+    try:
+        return compile_or_problem(spec, limits)
+    except Exception as error:  # XLA reports exhausted memory as its own runtime error
+        if "RESOURCE_EXHAUSTED" in str(error) or isinstance(error, MemoryError):
+            return TooComplex.memory().problem()
+        raise
+
+
+class CompilePool:
+    """A pool of compile workers; ``compile`` awaits one task within the budget."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.limits = Limits.model_validate(settings.model_dump(include=set(Limits.model_fields)))
+        self._pool = ProcessPool(
+            max_workers=settings.compile_workers,
+            initializer=_init_worker,
+            initargs=(settings.worker_memory_bytes,),
+            context=multiprocessing.get_context("spawn"),
+        )
+
+    async def compile(self, spec: CompileSpec) -> Compiled:
+        """Compile in a worker; raises ``TooComplex``, ``RemoteProblem`` or ``Unavailable``."""
+        budget = self.settings.compile_timeout_seconds
+        try:
+            future = self._pool.schedule(_compile, args=(spec, self.limits), timeout=budget)
+        except RuntimeError as error:  # the pool is closed or broken
+            raise Unavailable(f"The compile workers are not running ({error})") from None
+        try:
+            result = await asyncio.wrap_future(future)
+        except FutureTimeout:
+            raise TooComplex.time(budget) from None
+        except ProcessExpired:
+            raise TooComplex.memory() from None
+        if isinstance(result, dict):
+            raise RemoteProblem(result)
+        return result
+
+    def close(self) -> None:
+        """Stop the workers (tasks in flight are cancelled)."""
+        self._pool.stop()  # type: ignore[no-untyped-call]
+        self._pool.join(timeout=10)
