@@ -1,10 +1,10 @@
-"""ASGI middleware that refuses request bodies over the size limit with 413."""
+"""ASGI middleware: body size (413) and concurrent API requests (503), checked up front."""
 
 from __future__ import annotations
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.errors import PayloadTooLarge
+from app.errors import PayloadTooLarge, Unavailable
 from app.problems import problem_response
 
 
@@ -63,3 +63,33 @@ class BodySizeLimit:
             limit="max_body_bytes", limit_value=self.max_bytes)
         response = problem_response(error.problem(), {"Connection": "close"})
         await response(scope, receive, send)
+
+
+class ConcurrencyLimit:
+    """Answers 503 with Retry-After when ``max_requests`` API requests are already running.
+
+    Probes, docs and pages are not counted, so /livez and /readyz answer under any load.
+    """
+
+    def __init__(self, app: ASGIApp, max_requests: int, prefix: str = "/v1/") -> None:
+        self.app = app
+        self.max_requests = max_requests
+        self.prefix = prefix
+        self.running = 0
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not scope["path"].startswith(self.prefix):
+            await self.app(scope, receive, send)
+            return
+        if self.running >= self.max_requests:
+            error = Unavailable(
+                f"The server is computing {self.running} requests, its limit "
+                "(max_concurrent_requests); retry after a second", code="overloaded")
+            await problem_response(error.problem(), {"Retry-After": str(error.retry_after)})(
+                scope, receive, send)
+            return
+        self.running += 1
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.running -= 1

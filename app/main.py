@@ -9,7 +9,7 @@ from fastapi import FastAPI
 
 from app import __version__, problems
 from app.config import Settings, get_settings
-from app.limits import BodySizeLimit
+from app.limits import BodySizeLimit, ConcurrencyLimit
 from app.routes import differentiate, health
 from app.service import Differentiator
 
@@ -39,6 +39,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.differentiator = differentiator
     problems.install(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(ConcurrencyLimit, max_requests=settings.max_concurrent_requests)
     app.include_router(differentiate.router)
     app.include_router(health.router)
     return app

@@ -1,0 +1,95 @@
+"""A compile bomb in flight never stops warm requests: a real uvicorn, real HTTP."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from tests.conftest import start_server
+
+pytestmark = pytest.mark.slow
+
+BOMB = " * ".join(f"sin(x{i % 25} * {i + 1} + x{(i * 7) % 25})" for i in range(500))
+WARM = {"expression": "x^2 * y + sin(z)", "at": {"x": 1, "y": 2, "z": 3}}
+
+
+@pytest.fixture(scope="module")
+def budget_server() -> Iterator[str]:
+    proc, url = start_server({"NABLA_COMPILE_TIMEOUT_SECONDS": "4", "NABLA_COMPILE_WORKERS": "1"})
+    yield url
+    proc.terminate()
+    proc.wait(timeout=30)
+
+
+def test_bomb_is_refused_within_budget_while_warm_requests_succeed(budget_server: str) -> None:
+    with httpx.Client(base_url=budget_server, timeout=60) as client:
+        warm = client.post("/v1/differentiate", json=WARM)
+        assert warm.status_code == 200
+        expected = warm.json()
+        outcome: dict[str, httpx.Response] = {}
+
+        def send_bomb() -> None:
+            with httpx.Client(base_url=budget_server, timeout=60) as bomber:
+                outcome["bomb"] = bomber.post("/v1/differentiate", json={
+                    "expression": BOMB, "at": {f"x{i}": 0.1 for i in range(25)}})
+
+        thread = threading.Thread(target=send_bomb)
+        thread.start()
+        answered = 0
+        while thread.is_alive() and answered < 2000:
+            response = client.post("/v1/differentiate", json=WARM)
+            assert response.status_code == 200
+            assert response.json() == expected
+            assert client.get("/livez").status_code == 200
+            answered += 1
+        thread.join(timeout=60)
+        assert answered > 10  # warm requests went on while the bomb compiled
+        bomb = outcome["bomb"]
+        assert bomb.status_code == 422, bomb.text
+        assert bomb.headers["content-type"] == "application/problem+json"
+        assert bomb.json()["code"] == "too_complex"
+        assert bomb.json()["limit"] == "compile_timeout_seconds"
+        # the killed worker was replaced: a new expression still compiles
+        fresh = client.post("/v1/differentiate", json={"expression": "cos(q)", "at": {"q": 0}})
+        assert fresh.status_code == 200
+        assert fresh.json()["value"] == 1.0
+
+
+def test_overload_gets_503_with_retry_after_and_probes_still_answer() -> None:
+    proc, url = start_server({"NABLA_MAX_CONCURRENT_REQUESTS": "1",
+                              "NABLA_COMPILE_TIMEOUT_SECONDS": "3"})
+    try:
+        outcome: dict[str, httpx.Response] = {}
+
+        def send_bomb() -> None:
+            with httpx.Client(base_url=url, timeout=60) as bomber:
+                outcome["bomb"] = bomber.post("/v1/differentiate", json={
+                    "expression": BOMB, "at": {f"x{i}": 0.1 for i in range(25)}})
+
+        bomb = threading.Thread(target=send_bomb)
+        bomb.start()
+        time.sleep(1.0)  # sequencing only: let the bomb take the one slot first
+        refused: list[httpx.Response] = []
+        with httpx.Client(base_url=url, timeout=10) as client:
+            while bomb.is_alive():
+                assert client.get("/livez").status_code == 200
+                assert client.get("/readyz").status_code == 200
+                response = client.post("/v1/differentiate", json={"expression": "x^2",
+                                                                  "at": {"x": 1}})
+                assert response.status_code in (200, 503)
+                if response.status_code == 503:
+                    refused.append(response)
+        bomb.join()
+        assert outcome["bomb"].status_code == 422
+        assert refused, "no request was refused while the only slot was taken"
+        for response in refused:
+            assert response.headers["content-type"] == "application/problem+json"
+            assert int(response.headers["retry-after"]) >= 1
+            assert response.json()["code"] == "overloaded"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
