@@ -103,7 +103,7 @@ def build_program(spec: CompileSpec, limits: Limits) -> Program:
         raise LimitError("max_expressions", limits.max_expressions,
                          f"The number of expressions ({len(spec.texts)})")
     syntax_limits = SyntaxLimits(limits.max_expression_chars, limits.max_depth,
-                                 limits.max_nodes)
+                                 limits.max_nodes, limits.max_name_chars)
     trees = [parse(t, syntax_limits) for t in spec.texts]
     if sum(t.size for t in trees) > limits.max_nodes:
         raise LimitError("max_nodes", limits.max_nodes,
@@ -130,7 +130,7 @@ def resolve_layout(declared: Shapes | None, sampled: Mapping[str, Shape],
     """The inputs: declared, or the free names sorted, each shaped like its sampled value."""
     if declared is not None:
         for name, _ in declared:
-            check_variable_name(name)
+            check_variable_name(name, limits.max_name_chars)
         shapes = dict(declared)
     else:
         names = sorted({n for t in trees for n in free_names(t)})
@@ -152,8 +152,11 @@ def resolve_layout(declared: Shapes | None, sampled: Mapping[str, Shape],
     return layout
 
 
-def check_variable_name(name: str) -> None:
+def check_variable_name(name: str, max_chars: int = 64) -> None:
     """Refuse a declared variable name that the language could not refer to."""
+    if len(name) > max_chars:
+        raise LimitError("max_name_chars", max_chars,
+                         f"A variable name ({len(name)} characters)")
     if not _NAME.fullmatch(name) or name in ("and", "or", "not"):
         raise InputError(f"{name!r} is not a valid variable name; names are letters, digits "
                          "and _, starting with a letter", code="bad_variable_name")

@@ -25,6 +25,7 @@ class Limits(BaseSettings):
     max_output_entries: int = Field(
         20_000_000, description="numbers in all outputs of one request (Hessian included)"
     )
+    max_name_chars: int = Field(64, description="characters in one name")
     max_literal: float = Field(1e300, description="magnitude of a number literal")
     max_exponent: float = Field(1_000, description="magnitude of a constant exponent")
 

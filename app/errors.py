@@ -89,7 +89,8 @@ class LimitError(InputError):
     code = "limit_exceeded"
 
     def __init__(self, limit: str, value: float, what: str) -> None:
-        shown = int(value) if float(value).is_integer() else value
+        exact = float(value).is_integer() and abs(value) < 2**53
+        shown: float = int(value) if exact else float(value)
         super().__init__(
             f"{what} exceeds the limit {limit} = {shown}; make the request smaller",
             limit=limit,

@@ -33,9 +33,10 @@ def _check_names(point: Mapping[str, Any], layout: Layout, where: str) -> None:
                          f"for each of {', '.join(layout.names)}", variable=missing[0])
     extra = [n for n in point if n not in layout.names]
     if extra:
-        raise PointError(f"The point {where} gives {extra[0]!r}, which is not a variable of "
+        shown = extra[0] if len(extra[0]) <= 64 else extra[0][:64] + "..."
+        raise PointError(f"The point {where} gives {shown!r}, which is not a variable of "
                          f"the expression (the variables are {', '.join(layout.names)})",
-                         variable=extra[0])
+                         variable=shown)
 
 
 def _flat(name: str, arr: np.ndarray, shape: Shape, where: str, batch: int | None) -> np.ndarray:

@@ -58,8 +58,21 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
                                     errors=errors))
 
 
+def _unparsable_body(cause: BaseException | None) -> Response:
+    reasons = {RecursionError: "it is nested too deeply",
+               UnicodeDecodeError: "it is not UTF-8 text"}
+    reason = next((text for kind, text in reasons.items() if isinstance(cause, kind)),
+                  "it is not valid JSON")
+    return problem_response(problem(
+        400, "invalid_json", "Malformed JSON",
+        f"The body cannot be read: {reason}; send a JSON object such as "
+        '{"expression": "sin(x)", "at": {"x": 1}}'))
+
+
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 400 and exc.__cause__ is not None:
+        return _unparsable_body(exc.__cause__)  # FastAPI could not decode the body
     titles = {404: "Not found", 405: "Method not allowed"}
     detail = exc.detail if isinstance(exc.detail, str) else "Request failed"
     if exc.status_code == 404:

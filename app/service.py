@@ -84,6 +84,11 @@ class Differentiator:
         if not self.settings.in_process and self.pool is None:
             self.pool = CompilePool(self.settings)
 
+    @property
+    def ready(self) -> bool:
+        """Whether new expressions can be compiled now."""
+        return self.settings.in_process or (self.pool is not None and self.pool.ready)
+
     def close(self) -> None:
         """Stop the compile workers."""
         if self.pool is not None:

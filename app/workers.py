@@ -30,6 +30,10 @@ def _init_worker(memory_bytes: int) -> None:
     compile_or_problem(spec, Limits())
 
 
+def _ready() -> bool:
+    return True
+
+
 def _compile(spec: CompileSpec, limits: Limits) -> Compiled | dict[str, Any]:
     try:
         return compile_or_problem(spec, limits)
@@ -51,6 +55,13 @@ class CompilePool:
             initargs=(settings.worker_memory_bytes,),
             context=multiprocessing.get_context("spawn"),
         )
+        # Ready once a worker has started and compiled its warm-up expression.
+        self._warm = self._pool.schedule(_ready)
+
+    @property
+    def ready(self) -> bool:
+        """True once a worker is up and warm."""
+        return self._warm.done() and self._warm.exception() is None
 
     async def compile(self, spec: CompileSpec) -> Compiled:
         """Compile in a worker; raises ``TooComplex``, ``RemoteProblem`` or ``Unavailable``."""

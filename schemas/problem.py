@@ -25,6 +25,7 @@ PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
     status: {"model": Problem, "content": {"application/problem+json": {}},
              "description": text}
     for status, text in {
+        400: "The body is not valid JSON",
         413: "The request body is too large",
         422: "The request cannot be computed: the problem says what to change",
         503: "No capacity now; retry after Retry-After seconds",

@@ -64,7 +64,7 @@ def start_server(env: dict[str, str] | None = None, args: tuple[str, ...] = ()) 
         if proc.poll() is not None:
             raise RuntimeError(f"server exited with {proc.returncode}")
         try:
-            if httpx.get(f"{url}/livez", timeout=1).status_code == 200:
+            if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
                 return proc, url
         except httpx.TransportError:
             time.sleep(0.1)

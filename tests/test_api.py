@@ -218,7 +218,7 @@ def test_docs_and_openapi(api: httpx.Client) -> None:
     operation = spec["paths"]["/v1/differentiate"]["post"]
     examples = operation["requestBody"]["content"]["application/json"]["examples"]
     assert examples["d2l"]["value"]["expression"] == "2*dot(x, x)"
-    assert {"413", "422", "503"} <= set(operation["responses"])
+    assert {"400", "413", "422", "503"} <= set(operation["responses"])
 
 
 def test_large_vector_value_and_gradient(api: httpx.Client) -> None:

@@ -47,6 +47,7 @@ class SyntaxLimits:
     max_chars: int
     max_depth: int
     max_nodes: int
+    max_name_chars: int = 64
 
 
 _limits: contextvars.ContextVar[SyntaxLimits] = contextvars.ContextVar("syntax_limits")
@@ -96,6 +97,13 @@ def _nary(kind: str, items: list[Any]) -> Syntax:
     )
 
 
+def _check_name(token: Token) -> None:
+    limit = _limits.get().max_name_chars
+    if len(token) > limit:
+        raise LimitError("max_name_chars", limit,
+                         f"The name at position {token.start_pos} ({len(token)} characters)")
+
+
 class _Builder(Transformer[Token, Syntax]):
     """Lark callbacks: one per grammar alias, each returning a ``Syntax`` node."""
 
@@ -103,10 +111,12 @@ class _Builder(Transformer[Token, Syntax]):
         return _node("number", items[0].start_pos or 0, (), text=str(items[0]))
 
     def name(self, items: list[Token]) -> Syntax:
+        _check_name(items[0])
         return _node("name", items[0].start_pos or 0, (), text=str(items[0]))
 
     def call(self, items: list[Any]) -> Syntax:
         fn: Token = items[0]
+        _check_name(fn)
         args = tuple(a for a in items[1:] if a is not None)
         return _node("call", fn.start_pos or 0, args, text=str(fn))
 

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
+from starlette.responses import JSONResponse, Response
+
+from app.errors import Unavailable
+from app.problems import problem_response
 
 router = APIRouter(tags=["operations"])
 
@@ -13,7 +17,11 @@ async def livez() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", summary="The service can take work")
-async def readyz() -> dict[str, str]:
-    """Ready once start-up has finished."""
-    return {"status": "ready"}
+@router.get("/readyz", summary="The service can take work",
+            responses={503: {"description": "Starting: the compile workers are not warm yet"}})
+async def readyz(request: Request) -> Response:
+    """Ready once a compile worker is up and warm (503 problem before that)."""
+    if request.app.state.differentiator.ready:
+        return JSONResponse({"status": "ready"})
+    error = Unavailable("The compile workers are starting; retry shortly", code="starting")
+    return problem_response(error.problem(), {"Retry-After": str(error.retry_after)})
