@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -32,6 +33,10 @@ class Settings(Limits):
     """Every setting of the service; see the README for the table."""
 
     compile_cache_size: int = Field(256, description="compiled expressions kept (LRU)")
+    log_level: Literal["debug", "info", "warning", "error"] = Field(
+        "info", description="the least severe log records written")
+    log_format: Literal["json", "text"] = Field("json", description="one JSON object per line, "
+                                                "or plain text for reading at a terminal")
 
 
 @lru_cache(maxsize=1)

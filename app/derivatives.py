@@ -131,6 +131,9 @@ class KernelCache:
     hits: int = 0
     misses: int = 0
 
+    def __len__(self) -> int:
+        return len(self._items)
+
     def get(self, program: Program, kinds: tuple[str, ...]) -> Kernels:
         """The kernels of ``program``, built on a miss (outside the lock)."""
         key = (program.key, kinds)

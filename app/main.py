@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from app import __version__, problems
+from app import __version__, observability, problems
 from app.config import Settings, get_settings
 from app.limits import BodySizeLimit
 from app.routes import differentiate, health
@@ -25,6 +25,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.differentiator = Differentiator(settings)
     problems.install(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    observability.install(app, settings, app.state.differentiator.kernels)
     app.include_router(differentiate.router)
     app.include_router(health.router)
     return app
