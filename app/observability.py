@@ -101,13 +101,13 @@ class RequestObservability:
             route = route_template(scope)
             self.metrics.observe(method, route, status, seconds)
             access_log.info("request", extra={"fields": _access_fields(
-                scope, method, route, status, seconds)})
+                scope, request_id, method, route, status, seconds)})
 
 
-def _access_fields(scope: Scope, method: str, route: str, status: int,
+def _access_fields(scope: Scope, request_id: str, method: str, route: str, status: int,
                    seconds: float) -> dict[str, Any]:
-    return {"method": method, "route": route, "path": scope.get("path", ""),
-            "status": status, "duration_s": round(seconds, 6)}
+    return {"request_id": request_id, "method": method, "route": route,
+            "path": scope.get("path", ""), "status": status, "duration_s": round(seconds, 6)}
 
 
 def install(app: FastAPI, settings: Settings, cache: KernelCache) -> None:
