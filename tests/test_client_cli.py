@@ -108,17 +108,15 @@ def test_cli_refuses_bad_command_lines(argv: list[str]) -> None:
     assert caught.value.code == 2
 
 
-@pytest.mark.parametrize(("argv", "expected"), [
-    pytest.param(["x*y"], {}, id="scalars-inferred"),
-    pytest.param(["dot(x, x)", "--var", "x=2"], {"variables": {"x": [2]}}, id="declared-vector"),
-    pytest.param(["x[0]*y", "--var", "x=1"], {"variables": {"x": [1], "y": []}},
-                 id="declared-first-then-the-rest"),
-], )
-def test_cli_builds_the_request(argv: list[str], expected: dict[str, object]) -> None:
-    points = {"x*y": [("x", "1"), ("y", "2")], "dot(x, x)": [("x", "1,2")],
-              "x[0]*y": [("x", "5"), ("y", "2")]}[argv[0]]
-    var = [(a.split("=")[0], a.split("=")[1]) for a in argv[2::2]]
-    request = build_request([argv[0]], points, var, None)
-    assert {k: v for k, v in request.items() if k == "variables"} == expected
-    if argv[0] == "x[0]*y":
-        assert request["at"] == {"x": [5.0], "y": 2.0}
+def test_cli_infers_scalars_and_vectors_from_the_point() -> None:
+    request = build_request(["x*y"], [("x", "1"), ("y", "2,3")], [], None)
+    assert request == {"expression": "x*y", "at": {"x": 1.0, "y": [2.0, 3.0]}}
+
+
+def test_cli_declared_variables_come_first() -> None:
+    request = build_request(["x[0]*y", "y"], [("y", "2"), ("x", "5")], [("x", "1")],
+                            "value, gradient")
+    assert request["expression"] == ["x[0]*y", "y"]
+    assert list(request["variables"].items()) == [("x", [1]), ("y", [])]
+    assert request["at"] == {"y": 2.0, "x": [5.0]}
+    assert request["derivatives"] == ["value", "gradient"]
