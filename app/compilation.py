@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import pickle
 import re
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -65,18 +66,22 @@ class Compiled:
 
     signature: Signature
     executable: bytes
+    seconds: tuple[tuple[str, float], ...] = ()  # by phase: parse, compile
 
 
 def compile_spec(spec: CompileSpec, limits: Limits) -> Compiled:
     """Compile ``spec``, or raise the ``NablaError`` that the request deserves."""
     from jax.experimental import serialize_executable
 
+    started = time.perf_counter()
     program = build_program(spec, limits)
     check_output(program.layout.n, program.out_shape, spec.kinds, spec.count, limits)
+    built = time.perf_counter()
     executable = compile_executable(program, spec.kinds, spec.batch)
     payload = pickle.dumps(serialize_executable.serialize(executable))
     signature = Signature(program.layout, program.out_shape, program.stacked)
-    return Compiled(signature, payload)
+    seconds = (("parse", built - started), ("compile", time.perf_counter() - built))
+    return Compiled(signature, payload, seconds)
 
 
 def compile_or_problem(spec: CompileSpec, limits: Limits) -> Compiled | dict[str, Any]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from functools import lru_cache
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -46,6 +47,10 @@ class Settings(Limits):
     max_pending_compiles: int = Field(16, description="distinct compiles queued or running")
     max_concurrent_requests: int = Field(64, description="requests computed at once (503 above)")
     in_process: bool = Field(False, description="compile in the server's threads (tests only)")
+    log_level: Literal["debug", "info", "warning", "error"] = Field(
+        "info", description="the least severe log records written")
+    log_format: Literal["json", "text"] = Field("json", description="one JSON object per line, "
+                                                "or plain text for reading at a terminal")
 
 
 @lru_cache(maxsize=1)

@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from app import __version__, problems
+from app import __version__, observability, problems
 from app.config import Settings, get_settings
 from app.limits import BodySizeLimit, ConcurrencyLimit
 from app.routes import differentiate, health
@@ -40,6 +40,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     problems.install(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(ConcurrencyLimit, max_requests=settings.max_concurrent_requests)
+    observability.install(app, settings, differentiator.cache)
     app.include_router(differentiate.router)
     app.include_router(health.router)
     return app

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -25,6 +26,7 @@ from app.compilation import CompileSpec, Shapes, Signature, check_output, compil
 from app.config import Settings
 from app.derivatives import KINDS, bucket, evaluate
 from app.errors import LimitError, Unavailable
+from app.metrics import record_compile
 from app.points import from_point, from_points
 from app.workers import CompilePool
 from schemas.differentiate import DifferentiateRequest
@@ -49,6 +51,9 @@ class ExecutableCache:
     lock: threading.Lock = field(default_factory=threading.Lock)
     hits: int = 0
     misses: int = 0
+
+    def __len__(self) -> int:
+        return len(self.items)
 
     def get(self, key: CompileSpec) -> Entry | None:
         with self.lock:
@@ -142,7 +147,9 @@ class Differentiator:
             compiled = await run_in_threadpool(compile_spec, spec, self.settings)
         else:
             compiled = await self.pool.compile(spec)
+        started = time.perf_counter()
         executable = await run_in_threadpool(load, compiled)
+        record_compile({**dict(compiled.seconds), "load": time.perf_counter() - started})
         return Entry(compiled.signature, executable)
 
 

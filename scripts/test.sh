@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Set up, then run every check: ruff, mypy and the whole pytest suite.
+# Set up, then run every check: ruff, mypy, hadolint and the whole pytest suite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 .venv/bin/ruff check app schemas tests bench
 .venv/bin/mypy
+.venv/bin/hadolint Dockerfile
 set +e
 .venv/bin/python -m pytest "$@"
 status=$?

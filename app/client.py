@@ -1,0 +1,84 @@
+"""A Python client for the nabla API, on httpx.
+
+    NablaClient("http://127.0.0.1:8000").differentiate("x**2 * y", at={"x": 1, "y": 2})
+
+4xx and 5xx answers raise ``NablaAPIError``, which carries the RFC 9457 problem document.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from types import TracebackType
+from typing import Any
+
+import httpx
+
+DEFAULT_URL = "http://127.0.0.1:8000"
+Point = Mapping[str, Any]
+
+
+class NablaAPIError(Exception):
+    """The service answered with an error; ``problem`` is its problem document."""
+
+    def __init__(self, status: int, problem: dict[str, Any]) -> None:
+        self.status = status
+        self.problem = problem
+        self.title = str(problem.get("title", f"HTTP {status}"))
+        self.detail = str(problem.get("detail", ""))
+        self.code = problem.get("code")
+        self.position: int | None = problem.get("position")
+        super().__init__(f"{status} {self.title}: {self.detail}")
+
+
+class NablaClient:
+    """A connection to one nabla service; use it as a context manager, or ``close()`` it."""
+
+    def __init__(self, base_url: str = DEFAULT_URL, *, timeout: float = 120.0,
+                 transport: httpx.BaseTransport | None = None) -> None:
+        self._http = httpx.Client(base_url=base_url, timeout=timeout, transport=transport)
+
+    def __enter__(self) -> NablaClient:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                 traceback: TracebackType | None) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the connections."""
+        self._http.close()
+
+    def differentiate(self, expression: str | Sequence[str], *, at: Point | None = None,
+                      points: Sequence[Point] | Point | None = None,
+                      variables: Mapping[str, Sequence[int]] | None = None,
+                      derivatives: Sequence[str] | None = None) -> dict[str, Any]:
+        """POST /v1/differentiate; the response body as a dict."""
+        body: dict[str, Any] = {
+            "expression": expression if isinstance(expression, str) else list(expression)}
+        optional = {"at": at, "points": points, "variables": variables,
+                    "derivatives": derivatives}
+        body.update({k: v for k, v in optional.items() if v is not None})
+        return self._request("POST", "/v1/differentiate", json=body)
+
+    def ready(self) -> bool:
+        """True when ``/readyz`` answers 200."""
+        return self._http.get("/readyz").status_code == 200
+
+    def _request(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        response = self._http.request(method, path, **kwargs)
+        if response.is_error:
+            raise NablaAPIError(response.status_code, _problem_of(response))
+        body: dict[str, Any] = response.json()
+        return body
+
+
+def _problem_of(response: httpx.Response) -> dict[str, Any]:
+    try:
+        problem = response.json()
+    except ValueError:
+        problem = None
+    if isinstance(problem, dict):
+        return problem
+    # Not a problem document (a proxy's error page, say): make one from the text.
+    return {"type": "about:blank", "title": response.reason_phrase or "Error",
+            "status": response.status_code, "detail": response.text[:500]}

@@ -1,0 +1,56 @@
+"""A differentiation result as readable text tables, for the command line."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+
+def render_result(result: dict[str, Any]) -> str:
+    """Value, gradient or Jacobian, and Hessian as aligned tables with coordinate names."""
+    coords: list[str] = result["coordinates"]
+    nonfinite = {(e["field"], tuple(e["index"])): e["kind"] for e in result.get("nonfinite", [])}
+    vector = isinstance(result.get("value"), list) or "jacobian" in result
+    outputs = _output_names(result) if vector else ["f"]
+
+    def cell(field: str, index: tuple[int, ...], x: Any) -> str:
+        return nonfinite.get((field, index), "null") if x is None else str(x)
+
+    blocks: list[str] = []
+    if "value" in result:
+        values = result["value"] if vector else [result["value"]]
+        blocks.append(_table(["", "value"], [[name, cell("value", (i,) if vector else (), v)]
+                                             for i, (name, v) in enumerate(
+                                                 zip(outputs, values, strict=True))]))
+    if "gradient" in result:
+        blocks.append(_table(["", "gradient"], [[c, cell("gradient", (j,), g)] for j, (c, g)
+                                                in enumerate(zip(coords, result["gradient"],
+                                                                 strict=True))]))
+    if "jacobian" in result:
+        blocks.append(_matrix("jacobian", outputs, coords, result["jacobian"], cell, ()))
+    if "hessian" in result:
+        hessians = result["hessian"] if vector else [result["hessian"]]
+        for i, (name, h) in enumerate(zip(outputs, hessians, strict=True)):
+            label = "hessian" if not vector else f"hessian of {name}"
+            blocks.append(_matrix(label, coords, coords, h, cell, (i,) if vector else ()))
+    return "\n\n".join(blocks)
+
+
+def _output_names(result: dict[str, Any]) -> list[str]:
+    first = result.get("value", result.get("jacobian", result.get("hessian", [])))
+    return [f"f[{i}]" for i in range(len(first))]
+
+
+def _matrix(label: str, rows: Sequence[str], cols: Sequence[str], data: Sequence[Any],
+            cell: Any, prefix: tuple[int, ...]) -> str:
+    field = label.split()[0]
+    body = [[r, *(cell(field, (*prefix, i, j), x) for j, x in enumerate(row))]
+            for i, (r, row) in enumerate(zip(rows, data, strict=True))]
+    return _table([label, *cols], body)
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    widths = [max(len(str(r[k])) for r in [header, *rows]) for k in range(len(header))]
+    lines = ["  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
+             for row in [header, *rows]]
+    return "\n".join(lines)
