@@ -304,14 +304,14 @@ const fieldset = $("#variables");
 const state = { vars: new Map(), names: [], runs: 0, lastPlot: null };
 
 const EXAMPLES = [
-  { label: "sin(x)", expression: "sin(x)", vars: { x: ["1", "-6.2832", "6.2832"] } },
+  { label: "sin(x)", expression: "sin(x)", vars: { x: ["1", "-6.28", "6.28"] } },
   { label: "3x² − 4x", expression: "3*x^2 - 4*x", vars: { x: ["1", "0", "3"] } },
   { label: "x³ − 1/x", expression: "x^3 - 1/x", vars: { x: ["1", "0.25", "3"] } },
   { label: "sigmoid", expression: "sigmoid(x)", vars: { x: ["0", "-8", "8"] } },
   { label: "|x| by where", expression: "where(x > 0, x, -x)", vars: { x: ["0.5", "-2", "2"] } },
   { label: "2xᵀx", expression: "2*dot(x, x)", vars: { x: ["[0, 1, 2, 3]", "-3", "3"] } },
   { label: "x²y + sin y", expression: "x^2*y + sin(y)", vars: { x: ["1", "-2", "2"], y: ["1", "-3", "3"] } },
-  { label: "sin x cos y", expression: "sin(x)*cos(y)", vars: { x: ["1", "-3.1416", "3.1416"], y: ["0.5", "-3.1416", "3.1416"] } },
+  { label: "sin x cos y", expression: "sin(x)*cos(y)", vars: { x: ["1", "-3.14", "3.14"], y: ["0.5", "-3.14", "3.14"] } },
 ];
 
 function field(name, kind, value, label) {
@@ -438,6 +438,7 @@ async function run(event) {
     const [point, plot] = await Promise.all([differentiate(body), plotRequest(expression, at)]);
     if (run !== state.runs) return;
     clearError();
+    $("#result").classList.remove("stale");
     showPoint(expression, at, point);
     showPlot(plot, expression);
     history.replaceState(null, "", `#${encodeURIComponent(expression)}`);
@@ -446,6 +447,7 @@ async function run(event) {
     if (run !== state.runs) return;
     if (!(err instanceof Problem)) throw err;
     showError(err.doc, expression);
+    $("#result").classList.add("stale");
     document.body.dataset.state = "error";
   } finally {
     if (run === state.runs) form.querySelector(".go").disabled = false;
@@ -748,8 +750,9 @@ function showPlot(plot, expression) {
   if (!chart) return;
   box.append(chart);
   $("#plot-caption").innerHTML = plot.kind === "1d"
-    ? `${math(exprML(expression), false)} with its first and second derivatives <span class="hint">hover to read values</span>`
-    : `${math(exprML(expression), false)} as a heat map with contours; arrows show ∇f <span class="hint">hover to read values</span>`;
+    ? `${math(exprML(expression), false)} with its first and second derivatives`
+    : `${math(exprML(expression), false)} as a heat map with contours; arrows show ∇f`;
+  $("#readout").textContent = "Hover over or tap the plot to read its values.";
 }
 
 // ---------------------------------------------------------------- start
@@ -768,6 +771,6 @@ input.addEventListener("keydown", (ev) => { if (ev.key === "Enter") { ev.prevent
 renderExamples();
 const fromHash = decodeURIComponent(location.hash.slice(1));
 if (fromHash) input.value = fromHash;
-state.vars.set("x", { at: "1", from: "-6.2832", to: "6.2832" });
+state.vars.set("x", { at: "1", from: "-6.28", to: "6.28" });
 syncVariables();
 form.requestSubmit();
