@@ -206,7 +206,7 @@ function cases(rows) {
   const cells = rows.map(([value, cond]) =>
     `<mtr><mtd columnalign="left">${value}</mtd><mtd columnalign="left">${cond === null
       ? "<mtext>otherwise</mtext>" : mrow("<mtext>if&#xA0;</mtext>", cond)}</mtd></mtr>`);
-  return { ml: mrow(mo("{"), `<mtable columnspacing="1em">${cells.join("")}</mtable>`), p: PRE.atom };
+  return { ml: `<mtable class="cases">${cells.join("")}</mtable>`, p: PRE.atom };
 }
 
 function callML(n) {
@@ -228,7 +228,7 @@ function callML(n) {
     case "dot":
       if (n.args.length === 2) {
         const simple = n.args.every((a) => a.t === "name");
-        if (simple) return { ml: mrow(`<msup>${x}<mi mathvariant="normal">⊤</mi></msup>`, y), p: PRE.mul };
+        if (simple) return { ml: mrow(`<msup>${x}<mi mathvariant="normal">⊤</mi></msup>`, y), p: PRE.pow };
         return { ml: fenced(mrow(x, mo(","), y), "⟨", "⟩"), p: PRE.atom };
       }
       break;
@@ -288,7 +288,8 @@ function matrixML(rows, cell = numML) {
     if (row === null) return `<mtr>${cut(rows[0], 0).map(() => `<mtd>${mo("⋮")}</mtd>`).join("")}</mtr>`;
     return `<mtr>${cut(row, null).map((v) => `<mtd>${v === null && row.length > MAX_SHOWN ? mo("⋯") : cell(v)}</mtd>`).join("")}</mtr>`;
   });
-  return fenced(`<mtable>${body.join("")}</mtable>`, "[", "]");
+  // Brackets drawn by CSS: they stretch with any font, unlike <mo> without a math font.
+  return `<mtable class="matrix">${body.join("")}</mtable>`;
 }
 
 const column = (xs, cell) => matrixML(xs.map((x) => [x]), cell);
@@ -319,7 +320,10 @@ function field(name, kind, value, label) {
   Object.assign(el, { type: "text", name: `${kind}:${name}`, value, inputMode: kind === "at" ? "text" : "decimal" });
   el.className = `var-${kind}`;
   el.setAttribute("aria-label", label);
-  el.addEventListener("input", () => { state.vars.get(name)[kind] = el.value; });
+  el.addEventListener("input", () => {
+    state.vars.get(name)[kind] = el.value;
+    if (kind === "at") el.closest(".var")?.classList.toggle("vector", el.value.trim().startsWith("["));
+  });
   return el;
 }
 
@@ -336,7 +340,7 @@ function renderVariables(names) {
     if (!state.vars.has(name)) state.vars.set(name, { at: "1", from: "-3", to: "3" });
     const v = state.vars.get(name);
     const row = document.createElement("div");
-    row.className = "var";
+    row.className = v.at.trim().startsWith("[") ? "var vector" : "var";
     row.innerHTML = `<span class="var-name">${math(nameML(name), false)}</span>`
       + '<span class="var-eq">=</span><span class="lbl-from">plot from</span><span class="lbl-to">to</span>';
     row.children[1].after(field(name, "at", v.at, `${name} at the point`));
@@ -491,13 +495,17 @@ function showPoint(expression, at, r) {
   const f = state.names.length ? mrow(mi("f"), mo("&#x2061;"), fenced(args)) : mi("f");
   $("#formula").innerHTML = math(mrow(f, mo("="), exprML(expression)));
   $("#where").innerHTML = state.names.length ? "at " + state.names.map((n) => math(mrow(nameML(n), mo("="),
-    Array.isArray(at[n]) ? column(at[n]) : numML(at[n])), false)).join(", ") : "";
+    Array.isArray(at[n]) ? fenced(at[n].map(numML).join(mo(","))) : numML(at[n])), false)).join(", ") : "";
   const rows = [];
   const vector = Array.isArray(r.value);
   rows.push(["value", mrow(mi("f"), mo("="), vector ? column(r.value) : numML(r.value))]);
   const coords = r.coordinates;
-  if (r.gradient) {
-    const labels = coords.length <= MAX_SHOWN
+  const single = !vector && coords.length === 1 && !Array.isArray(at[state.names[0]]);
+  if (single && r.gradient) {
+    const dx = mrow(mi("d"), coordinateML(coords[0]));
+    rows.push(["gradient", mrow(mi("f′"), mo("="), `<mfrac>${mrow(mi("d"), mi("f"))}${dx}</mfrac>`, mo("="), numML(r.gradient[0]))]);
+  } else if (r.gradient) {
+    const labels = coords.length <= 3
       ? mrow(mo("="), column(coords, (c) => partial(mi("f"), mrow(mo("∂"), coordinateML(c))))) : "";
     rows.push(["gradient", mrow(mrow(mo("∇"), mi("f")), labels, mo("="), column(r.gradient))]);
   }
@@ -505,6 +513,9 @@ function showPoint(expression, at, r) {
   if (r.hessian) {
     if (vector) {
       r.hessian.slice(0, 3).forEach((h, k) => rows.push(["hessian", mrow(`<msub><mi>H</mi><mn>${k}</mn></msub>`, mo("="), matrixML(h))]));
+    } else if (single) {
+      const d2 = `<mfrac>${mrow("<msup><mi>d</mi><mn>2</mn></msup>", mi("f"))}${mrow(mi("d"), `<msup>${coordinateML(coords[0])}<mn>2</mn></msup>`)}</mfrac>`;
+      rows.push(["hessian", mrow(mi("f″"), mo("="), d2, mo("="), numML(r.hessian[0][0]))]);
     } else rows.push(["hessian", mrow(mi("H"), mo("="), matrixML(r.hessian))]);
   }
   $("#numbers").innerHTML = rows.map(([k, x]) => `<div class="out out-${k}" data-kind="${k}">${math(x)}</div>`).join("");

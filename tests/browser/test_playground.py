@@ -119,6 +119,7 @@ def test_examples_are_one_click_away(desktop: Watched) -> None:
     for entry in ("4", "8", "12"):
         expect(gradient).to_contain_text(entry)
     expect(page.locator("#plot-card")).to_be_hidden()
+    desktop.screenshot("playground-desktop-vector")
     desktop.assert_clean()
 
 
