@@ -503,7 +503,7 @@ function showPoint(expression, at, r) {
   const single = !vector && coords.length === 1 && !Array.isArray(at[state.names[0]]);
   if (single && r.gradient) {
     const dx = mrow(mi("d"), coordinateML(coords[0]));
-    rows.push(["gradient", mrow(mi("f′"), mo("="), `<mfrac>${mrow(mi("d"), mi("f"))}${dx}</mfrac>`, mo("="), numML(r.gradient[0]))]);
+    rows.push(["gradient", mrow(mi("f"), mo("′", ' lspace="0"'), mo("="), `<mfrac>${mrow(mi("d"), mi("f"))}${dx}</mfrac>`, mo("="), numML(r.gradient[0]))]);
   } else if (r.gradient) {
     const labels = coords.length <= 3
       ? mrow(mo("="), column(coords, (c) => partial(mi("f"), mrow(mo("∂"), coordinateML(c))))) : "";
@@ -515,7 +515,7 @@ function showPoint(expression, at, r) {
       r.hessian.slice(0, 3).forEach((h, k) => rows.push(["hessian", mrow(`<msub><mi>H</mi><mn>${k}</mn></msub>`, mo("="), matrixML(h))]));
     } else if (single) {
       const d2 = `<mfrac>${mrow("<msup><mi>d</mi><mn>2</mn></msup>", mi("f"))}${mrow(mi("d"), `<msup>${coordinateML(coords[0])}<mn>2</mn></msup>`)}</mfrac>`;
-      rows.push(["hessian", mrow(mi("f″"), mo("="), d2, mo("="), numML(r.hessian[0][0]))]);
+      rows.push(["hessian", mrow(mi("f"), mo("″", ' lspace="0"'), mo("="), d2, mo("="), numML(r.hessian[0][0]))]);
     } else rows.push(["hessian", mrow(mi("H"), mo("="), matrixML(r.hessian))]);
   }
   $("#numbers").innerHTML = rows.map(([k, x]) => `<div class="out out-${k}" data-kind="${k}">${math(x)}</div>`).join("");
@@ -620,8 +620,10 @@ function plot1d({ name, xs, r }, width) {
     if (!ys) continue;
     let d = ""; let pen = false;
     ys.forEach((y, k) => {
+      // Lift the pen at a jump (a step, a pole) rather than draw a vertical line across it.
+      const jump = k > 0 && Math.abs(y - ys[k - 1]) > 0.3 * span;
       const ok = Number.isFinite(y) && y > yr[0] - 3 * span && y < yr[1] + 3 * span;
-      if (ok) d += `${pen ? "L" : "M"}${sx(xs[k]).toFixed(2)} ${sy(y).toFixed(2)}`;
+      if (ok) d += `${pen && !jump ? "L" : "M"}${sx(xs[k]).toFixed(2)} ${sy(y).toFixed(2)}`;
       pen = ok;
     });
     svg("path", { d, class: `curve ${s.cls}`, "data-series": s.key }, plotArea);
