@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from app import __version__, observability, problems
 from app.config import Settings, get_settings
 from app.limits import BodySizeLimit, ConcurrencyLimit
-from app.routes import differentiate, health
+from app.routes import differentiate, docs, health, pages
 from app.service import Differentiator
 
 
@@ -34,6 +34,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         summary="Values, gradients, Jacobians and Hessians of mathematical expressions",
         description="Send an expression and the points where you want it; get back its "
         "value, gradient (or Jacobian) and Hessian, computed by JAX in float64.",
+        docs_url=None,  # app/routes/docs.py serves /docs and /redoc without a CDN
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.differentiator = differentiator
@@ -43,6 +45,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     observability.install(app, settings, differentiator.cache)
     app.include_router(differentiate.router)
     app.include_router(health.router)
+    app.include_router(docs.router)
+    app.include_router(pages.router)
+    app.mount(docs.ASSETS_URL, docs.assets(), name="docs-assets")
+    app.mount("/static", pages.static_files(), name="static")
     return app
 
 

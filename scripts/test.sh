@@ -3,6 +3,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+# The browser tests drive Debian's Chromium; install it when missing (CI runs as root).
+command -v chromium >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null)
 .venv/bin/ruff check app schemas tests bench
 .venv/bin/mypy
 .venv/bin/hadolint Dockerfile

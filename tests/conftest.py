@@ -7,6 +7,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -33,11 +34,25 @@ def differentiator(settings: Settings) -> Differentiator:
 
 
 @pytest.fixture(scope="session")
-def run(differentiator: Differentiator) -> Any:
+def event_loop_thread() -> Iterator[asyncio.AbstractEventLoop]:
+    """An event loop on a thread of its own (Playwright's sync API holds the main one)."""
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    yield loop
+    loop.call_soon_threadsafe(loop.stop)
+    thread.join(timeout=10)
+    loop.close()
+
+
+@pytest.fixture(scope="session")
+def run(differentiator: Differentiator, event_loop_thread: asyncio.AbstractEventLoop) -> Any:
     """Differentiate a request given as a dict, in process (no HTTP)."""
 
     def _run(**body: Any) -> dict[str, Any]:
-        return asyncio.run(differentiator.run(DifferentiateRequest.model_validate(body)))
+        request = DifferentiateRequest.model_validate(body)
+        future = asyncio.run_coroutine_threadsafe(differentiator.run(request), event_loop_thread)
+        return future.result()
 
     return _run
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import json
 import logging
 import sys
@@ -32,7 +33,9 @@ class App:
             async with httpx.AsyncClient(transport=transport, base_url="http://nabla") as c:
                 return await c.request(method, path, **kwargs)
 
-        return asyncio.run(go())
+        # A thread of its own: Playwright's sync API may hold this thread's event loop.
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            return pool.submit(asyncio.run, go()).result()
 
     def samples(self) -> Samples:
         response = self.request("GET", "/metrics")
