@@ -1,9 +1,9 @@
 """SymPy tree -> JAX function: ONE table from node type to a ``jax.numpy`` callable, and a walk.
 
-No source is generated and nothing is ``lambdify``-ed: the walk visits each distinct node
-once (shared subexpressions are computed once), in an explicit post-order, and applies
-the table. Node types with structure the table cannot express (``Pow``'s integer
-exponents, ``Piecewise``, vector operations with their lengths) have handlers of their own.
+No source is generated and nothing is ``lambdify``-ed: the walk (``walk.Walker``) visits
+each distinct node once, in an explicit post-order, and applies the table. Node types with
+structure the table cannot express (``Pow``'s integer exponents, ``Piecewise``, vector
+operations with their lengths) have handlers of their own.
 ``Piecewise`` uses the "double where": each branch sees its inputs through
 ``where(taken, x, stop_gradient(x))``, so a branch that is not taken, and may be NaN or
 infinite there, contributes an exact zero to every derivative, Hessians included.
@@ -28,6 +28,7 @@ from sympy.logic.boolalg import BooleanFalse, BooleanTrue  # noqa: E402
 
 from app.errors import InputError  # noqa: E402
 from app.expressions import functions as F  # noqa: E402
+from app.expressions.walk import Walker, integer_args  # noqa: E402
 
 Array = Any
 
@@ -102,17 +103,17 @@ def _slice(v: Array, start: int, stop: int, step: int, n: int) -> Array:
     return _vector(v, n)[slice(start, None if stop < 0 else stop, step)]
 
 
-#: Vector operations: (number of array operands, callable on operands and int arguments).
-VECTOR_TABLE: dict[type, tuple[int, Callable[..., Array]]] = {
-    F.VecSum: (1, lambda v, n: jnp.sum(_vector(v, n))),
-    F.VecProd: (1, lambda v, n: jnp.prod(_vector(v, n))),
-    F.VecMean: (1, lambda v, n: jnp.mean(_vector(v, n))),
-    F.VecNorm: (1, lambda v, n: jnp.linalg.norm(_vector(v, n))),
-    F.VecMax: (1, lambda v, n: jnp.max(_vector(v, n))),
-    F.VecMin: (1, lambda v, n: jnp.min(_vector(v, n))),
-    F.Dot: (2, lambda a, b, n: jnp.dot(_vector(a, n), _vector(b, n))),
-    F.Index: (1, lambda v, i, n: _vector(v, n)[i]),
-    F.Slice: (1, _slice),
+#: Vector operations: callables on the operands, then the integer arguments.
+VECTOR_TABLE: dict[type, Callable[..., Array]] = {
+    F.VecSum: lambda v, n: jnp.sum(_vector(v, n)),
+    F.VecProd: lambda v, n: jnp.prod(_vector(v, n)),
+    F.VecMean: lambda v, n: jnp.mean(_vector(v, n)),
+    F.VecNorm: lambda v, n: jnp.linalg.norm(_vector(v, n)),
+    F.VecMax: lambda v, n: jnp.max(_vector(v, n)),
+    F.VecMin: lambda v, n: jnp.min(_vector(v, n)),
+    F.Dot: lambda a, b, n: jnp.dot(_vector(a, n), _vector(b, n)),
+    F.Index: lambda v, i, n: _vector(v, n)[i],
+    F.Slice: _slice,
 }
 
 assert set(F.VECTOR_OPS) == set(VECTOR_TABLE), "every vector op needs a compiler entry"
@@ -124,34 +125,14 @@ class CompileError(InputError):
     code = "not_compilable"
 
 
-class Evaluator:
+class Evaluator(Walker[Array]):
     """Evaluates SymPy trees on JAX arrays bound to symbols; one memo per environment."""
 
     def __init__(self, env: Mapping[sympy.Symbol, Array]) -> None:
+        super().__init__()
         self.env = env
-        self.memo: dict[sympy.Basic, Array] = {}
 
-    def eval(self, root: sympy.Basic) -> Array:
-        """The value of ``root``: an explicit post-order walk, each distinct node once."""
-        stack: list[tuple[sympy.Basic, bool]] = [(root, False)]
-        memo = self.memo
-        while stack:
-            node, ready = stack.pop()
-            if node in memo:
-                continue
-            leaf = self._leaf(node)
-            if leaf is not None:
-                memo[node] = leaf
-                continue
-            children = self._operands(node)
-            if ready:
-                memo[node] = self._apply(node, [memo[c] for c in children])
-                continue
-            stack.append((node, True))
-            stack.extend((c, False) for c in children if c not in memo)
-        return memo[root]
-
-    def _leaf(self, node: sympy.Basic) -> Array | None:
+    def leaf(self, node: sympy.Basic) -> Array | None:
         if isinstance(node, sympy.Symbol):
             if node not in self.env:
                 raise CompileError(f"The name {node} has no value", code="unbound_name")
@@ -164,17 +145,7 @@ class Evaluator:
             return self._piecewise(node)
         return None
 
-    @staticmethod
-    def _operands(node: sympy.Basic) -> tuple[sympy.Basic, ...]:
-        if isinstance(node, sympy.Pow) and node.exp.is_Integer:
-            return (node.base,)
-        entry = VECTOR_TABLE.get(type(node))
-        if entry is not None:
-            return tuple(node.args[: entry[0]])
-        return tuple(node.args)
-
-    @staticmethod
-    def _apply(node: sympy.Basic, args: list[Array]) -> Array:
+    def apply(self, node: sympy.Basic, args: list[Array]) -> Array:
         if isinstance(node, sympy.Pow):
             exponent = node.exp
             if exponent.is_Integer:
@@ -182,10 +153,9 @@ class Evaluator:
             if exponent == sympy.S.Half:
                 return jnp.sqrt(args[0])
             return jnp.power(args[0], args[1])
-        entry = VECTOR_TABLE.get(type(node))
-        if entry is not None:
-            count, func = entry
-            return func(*args, *(int(a) for a in node.args[count:]))
+        vector_op = VECTOR_TABLE.get(type(node))
+        if vector_op is not None:
+            return vector_op(*args, *integer_args(node))
         table_entry = TABLE.get(type(node))
         if table_entry is None:
             raise CompileError(
