@@ -10,7 +10,7 @@ FiniteNumber = Annotated[float, Field(strict=True, allow_inf_nan=False)]
 # A variable is a scalar or a vector: its value at a point is a number or a list of numbers.
 Tensor: TypeAlias = FiniteNumber | list[FiniteNumber]
 Point = dict[str, Tensor]
-Derivative = Literal["value", "gradient", "hessian"]
+Derivative = Literal["value", "gradient", "hessian", "jvp", "vjp", "symbolic", "explain"]
 
 DIFFERENTIATE_EXAMPLES = {
     "d2l": {
@@ -40,6 +40,16 @@ DIFFERENTIATE_EXAMPLES = {
 }
 
 
+class GridAxis(BaseModel):
+    """``num`` evenly spaced values from ``start`` to ``stop`` (both included)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    start: FiniteNumber
+    stop: FiniteNumber
+    num: int = Field(ge=1, description="how many values (1 gives start alone)")
+
+
 class DifferentiateRequest(BaseModel):
     """What to differentiate, where, and which derivatives to return."""
 
@@ -59,16 +69,43 @@ class DifferentiateRequest(BaseModel):
         None,
         description="a batch: a list of points, or column-wise name -> list of N values",
     )
+    grid: dict[str, GridAxis] | None = Field(
+        None,
+        description="a grid: name -> {start, stop, num} for every (scalar) variable; the "
+        "points are the Cartesian product in variable order, and each output gains one "
+        "leading axis per variable (NumPy's indexing='ij')",
+    )
     derivatives: list[Derivative] = Field(
         default_factory=lambda: list[Derivative](["value", "gradient", "hessian"]),
         min_length=1,
-        description="what to compute; 'gradient' gives the Jacobian for a vector f",
+        description="what to compute; 'gradient' gives the Jacobian for a vector f; 'jvp' "
+        "and 'vjp' the products with 'tangent' and 'cotangent'; 'symbolic' the formulas; "
+        "'explain' the computational graph and the cost of each computation",
     )
+    tangent: list[FiniteNumber] | None = Field(
+        None, description="for 'jvp': n numbers, one per coordinate, in coordinate order")
+    cotangent: FiniteNumber | list[FiniteNumber] | None = Field(
+        None, description="for 'vjp': m numbers, one per output (default all ones; a number "
+        "or a list of one for a scalar f)")
 
     @model_validator(mode="after")
     def _one_of_at_points(self) -> Self:
-        if (self.at is None) == (self.points is None):
-            raise ValueError("give exactly one of 'at' (one point) or 'points' (a batch)")
+        given = [k for k in ("at", "points", "grid") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError("give exactly one of 'at' (one point), 'points' (a batch) or "
+                             "'grid' (a Cartesian grid)")
+        return self
+
+    @model_validator(mode="after")
+    def _products(self) -> Self:
+        if "jvp" in self.derivatives and self.tangent is None:
+            raise ValueError("'jvp' needs 'tangent': n numbers, one per coordinate")
+        if self.tangent is not None and "jvp" not in self.derivatives:
+            raise ValueError("'tangent' is used only with 'jvp' in 'derivatives'")
+        if self.cotangent is not None and "vjp" not in self.derivatives:
+            raise ValueError("'cotangent' is used only with 'vjp' in 'derivatives'")
+        if "explain" in self.derivatives and self.at is None:
+            raise ValueError("'explain' works at one point: give 'at'")
         return self
 
 
