@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from app import __version__, problems
 from app.config import Settings, get_settings
 from app.limits import BodySizeLimit, ConcurrencyLimit
-from app.routes import differentiate, health
+from app.routes import differentiate, health, plot
 from app.service import Differentiator
 
 
@@ -41,6 +41,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(ConcurrencyLimit, max_requests=settings.max_concurrent_requests)
     app.include_router(differentiate.router)
+    app.include_router(plot.router)
     app.include_router(health.router)
     return app
 
