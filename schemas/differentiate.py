@@ -6,6 +6,8 @@ from typing import Annotated, Literal, Self, TypeAlias
 
 from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, model_validator
 
+from schemas.learning import LEARNER_EXAMPLES, Cost, Graph, Symbolic
+
 FiniteNumber = Annotated[float, Field(strict=True, allow_inf_nan=False)]
 # A variable is a scalar or a vector: its value at a point is a number or a list of numbers.
 Tensor: TypeAlias = FiniteNumber | list[FiniteNumber]
@@ -37,6 +39,7 @@ DIFFERENTIATE_EXAMPLES = {
         "summary": "Gradients through a conditional: never NaN from the branch not taken",
         "value": {"expression": "where(x > 0, sqrt(x), 0)", "at": {"x": -1}},
     },
+    **LEARNER_EXAMPLES,
 }
 
 
@@ -112,8 +115,10 @@ class DifferentiateRequest(BaseModel):
 class NonFinite(BaseModel):
     """Where a result is not a finite number (it is written as null)."""
 
-    field: Literal["value", "gradient", "jacobian", "hessian"]
-    index: list[int] = Field(description="the entry's index within the field")
+    field: Literal["value", "gradient", "jacobian", "hessian", "jvp", "vjp", "graph.value",
+                   "graph.adjoint"]
+    index: list[int] = Field(description="the entry's index within the field (for the "
+                             "graph: the node id, then the index within its value)")
     kind: Literal["nan", "inf", "-inf"]
 
 
@@ -131,6 +136,11 @@ class DifferentiateResponse(BaseModel):
     gradient: Nested | None = Field(None, description="scalar f: n numbers")
     jacobian: Nested | None = Field(None, description="vector f: m x n")
     hessian: Nested | None = Field(None, description="n x n, or m x n x n for a vector f")
+    jvp: Nested | None = Field(None, description="J·tangent: a number, or m numbers")
+    vjp: Nested | None = Field(None, description="cotangentᵀ·J: n numbers")
+    symbolic: Symbolic | None = Field(None, description="the formulas, when asked for")
+    graph: Graph | None = Field(None, description="with 'explain': the computational graph")
+    cost: Cost | None = Field(None, description="with 'explain': flops of each computation")
     nonfinite: list[NonFinite] | None = Field(
         None, description="present when an entry is NaN or infinite (and written as null)"
     )
@@ -147,7 +157,20 @@ class DifferentiateResponse(BaseModel):
                     "gradient": [0.0, 4.0, 8.0, 12.0],
                     "hessian": [[4.0, 0.0, 0.0, 0.0], [0.0, 4.0, 0.0, 0.0],
                                 [0.0, 0.0, 4.0, 0.0], [0.0, 0.0, 0.0, 4.0]],
-                }
+                },
+                {
+                    "coordinates": ["x[0]", "x[1]", "x[2]", "x[3]"],
+                    "gradient": [0.0, 4.0, 8.0, 12.0],
+                    "symbolic": {
+                        "gradient": ["4*x[0]", "4*x[1]", "4*x[2]", "4*x[3]"],
+                        "latex": {"gradient": ["4 x_{0}", "4 x_{1}", "4 x_{2}", "4 x_{3}"]},
+                    },
+                },
+                {
+                    "coordinates": ["x[0]", "x[1]", "x[2]", "x[3]"],
+                    "value": [0.0, 1.0, 4.0, 9.0],
+                    "vjp": [0.0, 2.0, 4.0, 6.0],
+                },
             ]
         }
     )
