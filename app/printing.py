@@ -35,6 +35,14 @@ _SAME_NAME: tuple[Any, ...] = (
     sympy.gamma, sympy.polygamma, F.sigmoid, F.softplus, F.relu,
 )
 FUNCTION_NAMES: dict[Any, str] = {**{f: f.__name__ for f in _SAME_NAME}, **_RENAMED}
+_FUNCTIONS = tuple(FUNCTION_NAMES)
+_ALLOWED: tuple[type, ...] = (
+    sympy.Symbol, sympy.Integer, sympy.Rational, sympy.Float, sympy.core.numbers.Infinity,
+    sympy.core.numbers.NegativeInfinity, sympy.core.numbers.NaN, sympy.core.numbers.Pi,
+    sympy.core.numbers.Exp1, sympy.core.numbers.EulerGamma, sympy.Add, sympy.Mul, sympy.Pow,
+    sympy.Piecewise, sympy.core.relational.Relational, sympy.And, sympy.Or, sympy.Not,
+    sympy.logic.boolalg.BooleanTrue, sympy.logic.boolalg.BooleanFalse,
+)
 _RELATIONS = {"<": "<", "<=": "<=", ">": ">", ">=": ">=", "==": "==", "!=": "!="}
 
 
@@ -49,8 +57,11 @@ class NablaPrinter(StrPrinter):  # type: ignore[misc]
         super().__init__({"order": "none"})
         self.names: dict[Any, str] = dict(names or {})
 
-    def emptyPrinter(self, expr: Any) -> str:
-        raise Unprintable(f"{type(expr).__name__} has no form in the expression language")
+    def _print(self, expr: Any, **kwargs: Any) -> str:
+        if isinstance(expr, sympy.Basic) and not isinstance(expr, _ALLOWED + _FUNCTIONS):
+            raise Unprintable(f"{type(expr).__name__} has no form in the expression language")
+        text: str = super()._print(expr, **kwargs)
+        return text
 
     def _print_Symbol(self, expr: sympy.Symbol) -> str:
         return self.names.get(expr, str(expr.name))
