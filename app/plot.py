@@ -3,6 +3,8 @@ drawn as SVG (``app.svg``)."""
 
 from __future__ import annotations
 
+from typing import Literal
+
 import numpy as np
 
 from app.config import Settings
@@ -14,6 +16,7 @@ from app.svg import line_chart
 from schemas.differentiate import DifferentiateRequest, GridAxis
 
 _LABELS = ("f", "f'", "f''")
+_KINDS: tuple[Literal["value", "gradient", "hessian"], ...] = ("value", "gradient", "hessian")
 
 
 async def plot_svg(differentiator: Differentiator, expression: str, start: float,
@@ -23,15 +26,14 @@ async def plot_svg(differentiator: Differentiator, expression: str, start: float
         raise InputError(f"start ({start:g}) must be less than stop ({stop:g})",
                          code="bad_range")
     name = variable or _the_variable(expression, differentiator.settings)
-    kinds = ("value", "gradient", "hessian")[: order + 1]
+    kinds = _KINDS[: order + 1]
     request = DifferentiateRequest(
         expression=expression, variables={name: []}, derivatives=list(kinds),
         grid={name: GridAxis(start=start, stop=stop, num=num)})
     body = await differentiator.run(request)
     x = np.linspace(start, stop, num)
-    curves = [(label, np.asarray(body[field], dtype=np.float64).reshape(num))
-              for label, field in zip(_LABELS, ("value", "gradient", "hessian")[: order + 1],
-                                      strict=True)]
+    curves = [(label, np.asarray(body[kind], dtype=np.float64).reshape(num))
+              for label, kind in zip(_LABELS, kinds, strict=False)]
     return line_chart(f"f({name}) = {expression}", x, curves)
 
 
