@@ -112,10 +112,12 @@ class Differentiator:
         results = await run_in_threadpool(evaluate, entry.executable, points, spec.batch,
                                           vectors)
         body = assemble(signature, results if dims is None else grid_results(results, dims))
-        extra = await explanations(self.task, spec, self.settings, request.derivatives, points)
-        if extra.get("nonfinite"):
-            body["nonfinite"] = body.get("nonfinite", []) + extra["nonfinite"]
-        body.update({k: v for k, v in extra.items() if k != "nonfinite"})
+        if "symbolic" in request.derivatives or "explain" in request.derivatives:
+            extra = await explanations(self.task, spec, self.settings, request.derivatives,
+                                       points)
+            if extra.get("nonfinite"):
+                body["nonfinite"] = body.get("nonfinite", []) + extra["nonfinite"]
+            body.update({k: v for k, v in extra.items() if k != "nonfinite"})
         return body
 
     async def task(self, func: Callable[..., Any], *args: Any) -> Any:

@@ -133,3 +133,36 @@ def test_printer_refuses_what_the_language_cannot_write() -> None:
         to_text(sympy.besselj(0, sympy.Symbol("x")))
     with pytest.raises(Unprintable):
         to_text(sympy.I * sympy.Symbol("x"))
+
+
+@pytest.mark.parametrize("expression, x, value", [
+    ("heaviside(x)", 0.0, 0.5), ("heaviside(x, 0)", 0.0, 0.0), ("heaviside(x, 0)", 2.0, 1.0),
+    ("diracdelta(x)", 1.5, 0.0), ("diracdelta(x, 2)", -1.0, 0.0),
+    ("polygamma(1, x)", 2.0, np.pi**2 / 6 - 1), ("polygamma(0, x)", 1.0, -np.euler_gamma),
+    ("cbrt(x)", -8.0, -2.0),
+], ids=str)
+def test_functions_that_derivatives_use(run: Any, expression: str, x: float,
+                                        value: float) -> None:
+    body = run(expression=expression, at={"x": x}, derivatives=["value"])
+    assert body["value"] == pytest.approx(value, rel=1e-14)
+
+
+def test_diracdelta_at_zero_is_reported_infinite(run: Any) -> None:
+    body = run(expression="diracdelta(x)", at={"x": 0}, derivatives=["value"])
+    assert body["nonfinite"] == [{"field": "value", "index": [], "kind": "inf"}]
+
+
+def test_cbrt_has_a_finite_derivative_at_negative_x(run: Any) -> None:
+    body = run(expression="cbrt(x)", at={"x": -8.0}, derivatives=["gradient", "symbolic"])
+    assert body["gradient"][0] == pytest.approx(1 / 12, rel=1e-14)
+    assert body["symbolic"]["gradient"] == ["1/(3*cbrt(x)**2)"]
+
+
+@pytest.mark.parametrize("expression", ["polygamma(x, x)", "polygamma(1.5, x)",
+                                        "diracdelta(x, -1)", "polygamma(99, x)",
+                                        "heaviside(x, 0, 1)"])
+def test_bad_orders_are_refused(run: Any, expression: str) -> None:
+    from app.errors import ExpressionError
+
+    with pytest.raises(ExpressionError):
+        run(expression=expression, at={"x": 1.0}, derivatives=["value"])
