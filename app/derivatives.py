@@ -23,6 +23,10 @@ from app.expressions.compiler import Evaluator
 
 Shape = tuple[int, ...]
 KINDS = ("value", "gradient", "hessian")
+#: Products with a vector given at run time (an input of the executable, not a constant):
+#: jvp = J·tangent (tangent: n numbers), vjp = cotangentᵀ·J (cotangent: m numbers).
+PRODUCTS = ("jvp", "vjp")
+COMPILED_KINDS = KINDS + PRODUCTS
 
 
 @dataclass(frozen=True)
@@ -87,19 +91,37 @@ class Program:
 
 def output_sizes(n: int, out: Shape, kinds: Sequence[str]) -> dict[str, Shape]:
     """The shape of each requested output at one point, for n inputs and output shape out."""
-    shapes = {"value": out, "gradient": (*out, n), "hessian": (*out, n, n)}
+    shapes = {"value": out, "gradient": (*out, n), "hessian": (*out, n, n), "jvp": out,
+              "vjp": (n,)}
     return {k: shapes[k] for k in kinds}
 
 
-def fused_function(program: Program, kinds: tuple[str, ...]) -> Callable[[Any], dict[str, Any]]:
-    """One function of the coordinates returning every requested output, from JAX's transforms."""
+def product_inputs(program: Program, kinds: Sequence[str]) -> list[Shape]:
+    """The shapes of the run-time inputs after the point: a tangent, then a cotangent."""
+    m = program.out_shape[0] if program.vector_valued else 1
+    shapes = {"jvp": (program.layout.n,), "vjp": (m,)}
+    return [shapes[k] for k in PRODUCTS if k in kinds]
+
+
+def fused_function(program: Program, kinds: tuple[str, ...]) -> Callable[..., dict[str, Any]]:
+    """One function of the coordinates (and of the tangent / cotangent of ``jvp`` / ``vjp``)
+    returning every requested output, from JAX's transforms."""
     f = program.function()
     n, m = program.layout.n, (program.out_shape[0] if program.vector_valued else 1)
     first = (jax.jacfwd(f) if n <= m else jax.jacrev(f)) if program.vector_valued else jax.grad(f)
     transforms = {"value": f, "gradient": first, "hessian": jax.hessian(f)}
 
-    def fused(z: Any) -> dict[str, Any]:
-        return {kind: transforms[kind](z) for kind in kinds}
+    products = [k for k in PRODUCTS if k in kinds]
+
+    def fused(z: Any, *vectors: Any) -> dict[str, Any]:
+        out = {kind: transforms[kind](z) for kind in kinds if kind in transforms}
+        given = dict(zip(products, vectors, strict=True))
+        if "jvp" in given:
+            out["jvp"] = jax.jvp(f, (z,), (given["jvp"],))[1]
+        if "vjp" in given:
+            _, pullback = jax.vjp(f, z)
+            out["vjp"] = pullback(given["vjp"].reshape(program.out_shape))[0]
+        return out
 
     return fused
 
@@ -108,12 +130,15 @@ def compile_executable(program: Program, kinds: tuple[str, ...], batch: int | No
     """Trace, lower and compile the fused function for one point or a batch of ``batch``."""
     fused = fused_function(program, kinds)
     n = program.layout.n
+    vectors = [_spec(s) for s in product_inputs(program, kinds)]
     if batch is None:
-        spec = jax.ShapeDtypeStruct((n,), jnp.float64)  # type: ignore[no-untyped-call]
-        return jax.jit(fused).lower(spec).compile()
-    spec = jax.ShapeDtypeStruct(  # type: ignore[no-untyped-call]
-        (batch, n), jnp.float64)
-    return jax.jit(jax.vmap(fused)).lower(spec).compile()
+        return jax.jit(fused).lower(_spec((n,)), *vectors).compile()
+    batched = jax.vmap(fused, in_axes=(0, *(None for _ in vectors)))
+    return jax.jit(batched).lower(_spec((batch, n)), *vectors).compile()
+
+
+def _spec(shape: Shape) -> Any:
+    return jax.ShapeDtypeStruct(shape, jnp.float64)  # type: ignore[no-untyped-call]
 
 
 def bucket(count: int) -> int:
@@ -124,13 +149,16 @@ def bucket(count: int) -> int:
     return size * 3 // 4 if size >= 4 and size * 3 // 4 >= count else size
 
 
-def evaluate(executable: Any, points: np.ndarray, batch: int | None) -> dict[str, np.ndarray]:
-    """Run a compiled executable at one point (n,) or a batch (N, n), padded to ``batch``."""
+def evaluate(executable: Any, points: np.ndarray, batch: int | None,
+             vectors: Sequence[np.ndarray] = ()) -> dict[str, np.ndarray]:
+    """Run a compiled executable at one point (n,) or a batch (N, n), padded to ``batch``;
+    ``vectors`` are the tangent and cotangent of ``jvp`` and ``vjp``, if asked for."""
+    extra = [jnp.asarray(v) for v in vectors]
     if batch is None:
-        return {k: np.asarray(v) for k, v in executable(jnp.asarray(points)).items()}
+        return {k: np.asarray(v) for k, v in executable(jnp.asarray(points), *extra).items()}
     count = points.shape[0]
     if batch != count:
         filler = np.broadcast_to(points[:1], (batch - count, points.shape[1]))
         points = np.concatenate([points, filler])
-    results = executable(jnp.asarray(points))
+    results = executable(jnp.asarray(points), *extra)
     return {k: np.asarray(v)[:count] for k, v in results.items()}

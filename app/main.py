@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from app import __version__, observability, problems
 from app.config import Settings, get_settings
 from app.limits import BodySizeLimit, ConcurrencyLimit
-from app.routes import differentiate, docs, health, pages
+from app.routes import differentiate, docs, health, pages, plot
 from app.service import Differentiator
 
 
@@ -44,6 +44,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(ConcurrencyLimit, max_requests=settings.max_concurrent_requests)
     observability.install(app, settings, differentiator.cache)
     app.include_router(differentiate.router)
+    app.include_router(plot.router)
     app.include_router(health.router)
     app.include_router(docs.router)
     app.include_router(pages.router)

@@ -15,7 +15,7 @@ import dataclasses
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,9 +24,11 @@ from starlette.concurrency import run_in_threadpool
 
 from app.compilation import CompileSpec, Shapes, Signature, check_output, compile_spec, load
 from app.config import Settings
-from app.derivatives import KINDS, bucket, evaluate
+from app.derivatives import COMPILED_KINDS, bucket, evaluate
 from app.errors import LimitError, Unavailable
 from app.metrics import record_compile
+from app.inputs import grid_count, grid_points, grid_results, product_vectors
+from app.learning import explanations
 from app.points import from_point, from_points
 from app.workers import CompilePool
 from schemas.differentiate import DifferentiateRequest
@@ -107,13 +109,32 @@ class Differentiator:
         signature = entry.signature
         check_output(signature.layout.n, signature.out_shape, spec.kinds, spec.count,
                      self.settings)
+        dims = None
         if request.at is not None:
             points = from_point(request.at, signature.layout)
+        elif request.grid is not None:
+            points, dims = grid_points(request.grid, signature.layout)
         else:
             assert request.points is not None
             points = from_points(request.points, signature.layout, self.settings.max_points)
-        results = await run_in_threadpool(evaluate, entry.executable, points, spec.batch)
-        return assemble(signature, results)
+        vectors = product_vectors(request.tangent, request.cotangent, spec.kinds,
+                                  signature.layout.n, signature.out_shape)
+        results = await run_in_threadpool(evaluate, entry.executable, points, spec.batch,
+                                          vectors)
+        body = assemble(signature, results if dims is None else grid_results(results, dims))
+        if "symbolic" in request.derivatives or "explain" in request.derivatives:
+            extra = await explanations(self.task, spec, self.settings, request.derivatives,
+                                       points)
+            if extra.get("nonfinite"):
+                body["nonfinite"] = body.get("nonfinite", []) + extra["nonfinite"]
+            body.update({k: v for k, v in extra.items() if k != "nonfinite"})
+        return body
+
+    async def task(self, func: Callable[..., Any], *args: Any) -> Any:
+        """A cold task other than a compile (symbolic, explain): in a worker, or a thread."""
+        if self.pool is None:
+            return await run_in_threadpool(func, *args)
+        return await self.pool.call(func, *args)
 
     async def entry(self, spec: CompileSpec) -> Entry:
         """The executable of ``spec``: cached, being compiled, or compiled now."""
@@ -164,10 +185,13 @@ def make_spec(request: DifferentiateRequest, max_points: int) -> CompileSpec:
     declared: Shapes | None = None
     if request.variables is not None:
         declared = tuple((name, tuple(shape)) for name, shape in request.variables.items())
-    kinds = tuple(k for k in KINDS if k in request.derivatives)
+    kinds = tuple(k for k in COMPILED_KINDS if k in request.derivatives)
     if request.at is not None:
         sampled = {k: _value_shape(v) for k, v in request.at.items()}
         batch, count = None, 1
+    elif request.grid is not None:
+        count = grid_count(request.grid, max_points)
+        sampled, batch = dict.fromkeys(request.grid, ()), bucket(count)
     elif isinstance(request.points, list):
         count = len(request.points)
         sampled = {k: _value_shape(v) for k, v in request.points[0].items()} if count else {}
@@ -187,11 +211,11 @@ def make_spec(request: DifferentiateRequest, max_points: int) -> CompileSpec:
 def assemble(signature: Signature, results: Mapping[str, np.ndarray]) -> dict[str, Any]:
     """The response body: coordinates, the outputs, and where any are not finite."""
     body: dict[str, Any] = {"coordinates": signature.layout.coordinates()}
-    names = {"value": "value", "hessian": "hessian",
+    names = {"value": "value", "hessian": "hessian", "jvp": "jvp", "vjp": "vjp",
              "gradient": "jacobian" if signature.vector_valued else "gradient"}
     nonfinite: list[dict[str, Any]] = []
     count = 0
-    for kind in KINDS:
+    for kind in COMPILED_KINDS:
         if kind not in results:
             continue
         array = results[kind]

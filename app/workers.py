@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import multiprocessing
 import resource
+from collections.abc import Callable
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 
@@ -18,7 +19,7 @@ from pebble import ProcessExpired, ProcessPool
 
 from app.compilation import Compiled, CompileSpec, compile_or_problem
 from app.config import Limits, Settings
-from app.errors import RemoteProblem, TooComplex, Unavailable
+from app.errors import NablaError, RemoteProblem, TooComplex, Unavailable
 
 
 def _init_worker(memory_bytes: int) -> None:
@@ -43,6 +44,16 @@ def _compile(spec: CompileSpec, limits: Limits) -> Compiled | dict[str, Any]:
         raise
 
 
+def _task(func: Callable[..., Any], args: tuple[Any, ...]) -> tuple[bool, Any]:
+    """Run another cold task (symbolic derivatives, explain); errors come back as problems."""
+    try:
+        return True, func(*args)
+    except NablaError as error:
+        return False, error.problem()
+    except MemoryError:
+        return False, TooComplex.memory().problem()
+
+
 class CompilePool:
     """A pool of compile workers; ``compile`` awaits one task within the budget."""
 
@@ -65,9 +76,23 @@ class CompilePool:
 
     async def compile(self, spec: CompileSpec) -> Compiled:
         """Compile in a worker; raises ``TooComplex``, ``RemoteProblem`` or ``Unavailable``."""
+        result = await self._schedule(_compile, (spec, self.limits))
+        if isinstance(result, dict):
+            raise RemoteProblem(result)
+        assert isinstance(result, Compiled)
+        return result
+
+    async def call(self, func: Callable[..., Any], *args: Any) -> Any:
+        """``func(*args)`` in a worker within the budget (``func`` importable by name)."""
+        ok, result = await self._schedule(_task, (func, args))
+        if not ok:
+            raise RemoteProblem(result)
+        return result
+
+    async def _schedule(self, func: Callable[..., Any], args: tuple[Any, ...]) -> Any:
         budget = self.settings.compile_timeout_seconds
         try:
-            future = self._pool.schedule(_compile, args=(spec, self.limits), timeout=budget)
+            future = self._pool.schedule(func, args=args, timeout=budget)
         except RuntimeError as error:  # the pool is closed or broken
             raise Unavailable(f"The compile workers are not running ({error})") from None
         try:
@@ -76,8 +101,6 @@ class CompilePool:
             raise TooComplex.time(budget) from None
         except ProcessExpired:
             raise TooComplex.memory() from None
-        if isinstance(result, dict):
-            raise RemoteProblem(result)
         return result
 
     def close(self) -> None:

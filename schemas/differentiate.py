@@ -6,11 +6,13 @@ from typing import Annotated, Literal, Self, TypeAlias
 
 from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, model_validator
 
+from schemas.learning import LEARNER_EXAMPLES, Cost, Graph, Symbolic
+
 FiniteNumber = Annotated[float, Field(strict=True, allow_inf_nan=False)]
 # A variable is a scalar or a vector: its value at a point is a number or a list of numbers.
 Tensor: TypeAlias = FiniteNumber | list[FiniteNumber]
 Point = dict[str, Tensor]
-Derivative = Literal["value", "gradient", "hessian"]
+Derivative = Literal["value", "gradient", "hessian", "jvp", "vjp", "symbolic", "explain"]
 
 DIFFERENTIATE_EXAMPLES = {
     "d2l": {
@@ -37,7 +39,18 @@ DIFFERENTIATE_EXAMPLES = {
         "summary": "Gradients through a conditional: never NaN from the branch not taken",
         "value": {"expression": "where(x > 0, sqrt(x), 0)", "at": {"x": -1}},
     },
+    **LEARNER_EXAMPLES,
 }
+
+
+class GridAxis(BaseModel):
+    """``num`` evenly spaced values from ``start`` to ``stop`` (both included)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    start: FiniteNumber
+    stop: FiniteNumber
+    num: int = Field(ge=1, description="how many values (1 gives start alone)")
 
 
 class DifferentiateRequest(BaseModel):
@@ -59,24 +72,53 @@ class DifferentiateRequest(BaseModel):
         None,
         description="a batch: a list of points, or column-wise name -> list of N values",
     )
+    grid: dict[str, GridAxis] | None = Field(
+        None,
+        description="a grid: name -> {start, stop, num} for every (scalar) variable; the "
+        "points are the Cartesian product in variable order, and each output gains one "
+        "leading axis per variable (NumPy's indexing='ij')",
+    )
     derivatives: list[Derivative] = Field(
         default_factory=lambda: list[Derivative](["value", "gradient", "hessian"]),
         min_length=1,
-        description="what to compute; 'gradient' gives the Jacobian for a vector f",
+        description="what to compute; 'gradient' gives the Jacobian for a vector f; 'jvp' "
+        "and 'vjp' the products with 'tangent' and 'cotangent'; 'symbolic' the formulas; "
+        "'explain' the computational graph and the cost of each computation",
     )
+    tangent: list[FiniteNumber] | None = Field(
+        None, description="for 'jvp': n numbers, one per coordinate, in coordinate order")
+    cotangent: FiniteNumber | list[FiniteNumber] | None = Field(
+        None, description="for 'vjp': m numbers, one per output (default all ones; a number "
+        "or a list of one for a scalar f)")
 
     @model_validator(mode="after")
     def _one_of_at_points(self) -> Self:
-        if (self.at is None) == (self.points is None):
-            raise ValueError("give exactly one of 'at' (one point) or 'points' (a batch)")
+        given = [k for k in ("at", "points", "grid") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError("give exactly one of 'at' (one point), 'points' (a batch) or "
+                             "'grid' (a Cartesian grid)")
+        return self
+
+    @model_validator(mode="after")
+    def _products(self) -> Self:
+        if "jvp" in self.derivatives and self.tangent is None:
+            raise ValueError("'jvp' needs 'tangent': n numbers, one per coordinate")
+        if self.tangent is not None and "jvp" not in self.derivatives:
+            raise ValueError("'tangent' is used only with 'jvp' in 'derivatives'")
+        if self.cotangent is not None and "vjp" not in self.derivatives:
+            raise ValueError("'cotangent' is used only with 'vjp' in 'derivatives'")
+        if "explain" in self.derivatives and self.at is None:
+            raise ValueError("'explain' works at one point: give 'at'")
         return self
 
 
 class NonFinite(BaseModel):
     """Where a result is not a finite number (it is written as null)."""
 
-    field: Literal["value", "gradient", "jacobian", "hessian"]
-    index: list[int] = Field(description="the entry's index within the field")
+    field: Literal["value", "gradient", "jacobian", "hessian", "jvp", "vjp", "graph.value",
+                   "graph.adjoint"]
+    index: list[int] = Field(description="the entry's index within the field (for the "
+                             "graph: the node id, then the index within its value)")
     kind: Literal["nan", "inf", "-inf"]
 
 
@@ -94,6 +136,11 @@ class DifferentiateResponse(BaseModel):
     gradient: Nested | None = Field(None, description="scalar f: n numbers")
     jacobian: Nested | None = Field(None, description="vector f: m x n")
     hessian: Nested | None = Field(None, description="n x n, or m x n x n for a vector f")
+    jvp: Nested | None = Field(None, description="J·tangent: a number, or m numbers")
+    vjp: Nested | None = Field(None, description="cotangentᵀ·J: n numbers")
+    symbolic: Symbolic | None = Field(None, description="the formulas, when asked for")
+    graph: Graph | None = Field(None, description="with 'explain': the computational graph")
+    cost: Cost | None = Field(None, description="with 'explain': flops of each computation")
     nonfinite: list[NonFinite] | None = Field(
         None, description="present when an entry is NaN or infinite (and written as null)"
     )
@@ -110,7 +157,20 @@ class DifferentiateResponse(BaseModel):
                     "gradient": [0.0, 4.0, 8.0, 12.0],
                     "hessian": [[4.0, 0.0, 0.0, 0.0], [0.0, 4.0, 0.0, 0.0],
                                 [0.0, 0.0, 4.0, 0.0], [0.0, 0.0, 0.0, 4.0]],
-                }
+                },
+                {
+                    "coordinates": ["x[0]", "x[1]", "x[2]", "x[3]"],
+                    "gradient": [0.0, 4.0, 8.0, 12.0],
+                    "symbolic": {
+                        "gradient": ["4*x[0]", "4*x[1]", "4*x[2]", "4*x[3]"],
+                        "latex": {"gradient": ["4 x_{0}", "4 x_{1}", "4 x_{2}", "4 x_{3}"]},
+                    },
+                },
+                {
+                    "coordinates": ["x[0]", "x[1]", "x[2]", "x[3]"],
+                    "value": [0.0, 1.0, 4.0, 9.0],
+                    "vjp": [0.0, 2.0, 4.0, 6.0],
+                },
             ]
         }
     )

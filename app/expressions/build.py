@@ -16,7 +16,7 @@ from typing import Any
 
 import mpmath
 import sympy
-from sympy.codegen.cfunctions import Cbrt, expm1, log1p, log2, log10
+from sympy.codegen.cfunctions import expm1, log1p, log2, log10
 from sympy.logic.boolalg import Boolean
 
 from app.errors import ExpressionError, LimitError, ShapeError
@@ -35,21 +35,23 @@ _ELEMENTWISE: dict[str, Any] = {
     "acos": sympy.acos, "atan": sympy.atan, "sinh": sympy.sinh, "cosh": sympy.cosh,
     "tanh": sympy.tanh, "asinh": sympy.asinh, "acosh": sympy.acosh, "atanh": sympy.atanh,
     "exp": sympy.exp, "expm1": expm1, "log1p": log1p, "log2": log2, "log10": log10,
-    "sqrt": sympy.sqrt, "cbrt": Cbrt, "abs": sympy.Abs, "Abs": sympy.Abs, "sign": sympy.sign,
+    "sqrt": sympy.sqrt, "cbrt": F.cbrt, "abs": sympy.Abs, "Abs": sympy.Abs, "sign": sympy.sign,
     "floor": sympy.floor, "ceil": sympy.ceiling, "ceiling": sympy.ceiling, "erf": sympy.erf,
     "erfc": sympy.erfc, "gamma": sympy.gamma, "lgamma": sympy.loggamma,
     "loggamma": sympy.loggamma, "sigmoid": F.sigmoid, "softplus": F.softplus, "relu": F.relu,
 }
 # Exact SymPy evaluation of these at constants is costly or unlike JAX: compute in float64.
 _NUMERIC_AT_CONSTANTS = {
-    expm1, log1p, log2, log10, Cbrt, sympy.gamma, sympy.loggamma, sympy.erf, sympy.erfc,
+    expm1, log1p, log2, log10, F.cbrt, sympy.gamma, sympy.loggamma, sympy.erf, sympy.erfc,
     sympy.floor, sympy.ceiling, sympy.sign, F.sigmoid, F.softplus, F.relu,
+    sympy.Heaviside, sympy.DiracDelta, sympy.polygamma,
 }
 _REDUCTIONS: dict[str, type[F.VectorOp]] = {
     "sum": F.VecSum, "prod": F.VecProd, "mean": F.VecMean, "norm": F.VecNorm,
 }
 OTHER_FUNCTIONS = (
     "log", "atan2", "min", "Min", "max", "Max", "where", "piecewise", "Piecewise", "dot",
+    "heaviside", "diracdelta", "polygamma",
 )
 FUNCTION_NAMES = frozenset(_ELEMENTWISE) | frozenset(_REDUCTIONS) | frozenset(OTHER_FUNCTIONS)
 _MAX_EXACT_BITS = 1024

@@ -43,6 +43,8 @@ def build_call(builder: Builder, node: Syntax) -> Term:
         return B.Term(B.settle(sympy.atan2, terms[0].expr, terms[1].expr), shape, node.pos)
     if name in ("min", "Min", "max", "Max"):
         return _extremum(node, terms, name.lower())
+    if name in ("heaviside", "diracdelta", "polygamma"):
+        return _distribution(node, terms, name)
     if name == "dot":
         _arity(node, terms, 2, 2)
         a, b = terms
@@ -80,6 +82,27 @@ def _extremum(node: Syntax, terms: list[Term], name: str) -> Term:
     shape = B._broadcast(terms, node, f"take the {name} of")
     func = sympy.Max if name == "max" else sympy.Min
     return B.Term(B.settle(func, *(t.expr for t in terms)), shape, node.pos)
+
+
+def _distribution(node: Syntax, terms: list[Term], name: str) -> Term:
+    """heaviside(x[, h0]), diracdelta(x[, k]), polygamma(k, x): what SymPy's derivatives use."""
+    from app.expressions import build as B
+
+    _arity(node, terms, 2 if name == "polygamma" else 1, 2)
+    if name == "heaviside":
+        shape = B._broadcast(terms, node, "take heaviside of")
+        return B.Term(B.settle(sympy.Heaviside, *(t.expr for t in terms)), shape, node.pos)
+    if len(terms) == 1:
+        return B.Term(B.settle(sympy.DiracDelta, terms[0].expr), terms[0].shape, node.pos)
+    order_term, x = (terms[1], terms[0]) if name == "diracdelta" else (terms[0], terms[1])
+    order = order_term.expr
+    if not (order_term.shape == () and order.is_Integer and 0 <= int(order) <= 20):
+        raise ExpressionError(
+            f"The order of {name} at position {node.pos} must be a constant integer from "
+            "0 to 20", node.pos, code="bad_order")
+    func = sympy.DiracDelta if name == "diracdelta" else sympy.polygamma
+    args = (x.expr, order) if name == "diracdelta" else (order, x.expr)
+    return B.Term(B.settle(func, *args), x.shape, node.pos)
 
 
 def _where(builder: Builder, node: Syntax, args: list[Syntax]) -> Term:

@@ -49,6 +49,12 @@ def _heaviside(x: Array, h0: Array = 0.5) -> Array:
     return jnp.heaviside(x, h0)
 
 
+def _diracdelta(x: Array, k: Array = 0) -> Array:
+    """0 away from 0 (as JAX differentiates sign and heaviside); at 0 inf, or NaN for k >= 1."""
+    at_zero = jnp.where(jnp.asarray(k) == 0, jnp.inf, jnp.nan)
+    return jnp.where(x == 0, at_zero, jnp.zeros_like(x, dtype=jnp.float64))
+
+
 def _polygamma(n: Array, x: Array) -> Array:
     return jsp.polygamma(jnp.asarray(n).astype(jnp.int32), x)
 
@@ -68,13 +74,13 @@ TABLE: dict[type, Callable[..., Array]] = {
     sympy.sinh: jnp.sinh, sympy.cosh: jnp.cosh, sympy.tanh: jnp.tanh,
     sympy.asinh: jnp.arcsinh, sympy.acosh: jnp.arccosh, sympy.atanh: jnp.arctanh,
     sympy.exp: jnp.exp, expm1: jnp.expm1, sympy.log: _log, log1p: jnp.log1p,
-    log2: jnp.log2, log10: jnp.log10, Cbrt: jnp.cbrt,
+    log2: jnp.log2, log10: jnp.log10, Cbrt: jnp.cbrt, F.cbrt: jnp.cbrt,
     sympy.Abs: jnp.abs, sympy.sign: jnp.sign,
     sympy.floor: jnp.floor, sympy.ceiling: jnp.ceil,
     sympy.erf: jsp.erf, sympy.erfc: jsp.erfc,
     sympy.gamma: jsp.gamma, sympy.loggamma: _loggamma, sympy.polygamma: _polygamma,
     sympy.Min: jnp.minimum, sympy.Max: jnp.maximum,
-    sympy.Heaviside: _heaviside,
+    sympy.Heaviside: _heaviside, sympy.DiracDelta: _diracdelta,
     F.sigmoid: jax.nn.sigmoid, F.softplus: jax.nn.softplus, F.relu: jax.nn.relu,
     sympy.StrictLessThan: jnp.less, sympy.LessThan: jnp.less_equal,
     sympy.StrictGreaterThan: jnp.greater, sympy.GreaterThan: jnp.greater_equal,
@@ -128,9 +134,16 @@ class CompileError(InputError):
 class Evaluator(Walker[Array]):
     """Evaluates SymPy trees on JAX arrays bound to symbols; one memo per environment."""
 
-    def __init__(self, env: Mapping[sympy.Symbol, Array]) -> None:
+    def __init__(self, env: Mapping[sympy.Symbol, Array],
+                 nudges: Mapping[sympy.Basic, Array] | None = None) -> None:
         super().__init__()
         self.env = env
+        # Added to a node's value where it is computed: d f / d nudge is the node's adjoint.
+        self.nudges = nudges or {}
+
+    def finish(self, node: sympy.Basic, value: Array) -> Array:
+        nudge = self.nudges.get(node) if self.nudges else None
+        return value if nudge is None else value + nudge
 
     def leaf(self, node: sympy.Basic) -> Array | None:
         if isinstance(node, sympy.Symbol):
@@ -172,21 +185,28 @@ class Evaluator(Walker[Array]):
             earlier = jnp.logical_or(earlier, c)
         result: Array = jnp.asarray(jnp.nan)
         for (expr, _), mask in reversed(list(zip(node.args, taken, strict=True))):
-            value = Evaluator(self._masked_env(expr, mask)).eval(expr)
+            gate = _Gate(mask, jnp.ndim(mask) == 0 or not expr.atoms(*F.VECTOR_OPS))
+            env = {s: gate(x) if s in expr.free_symbols else x for s, x in self.env.items()}
+            nudges = None
+            if self.nudges:
+                inside = set(sympy.preorder_traversal(expr))
+                nudges = {n: gate(d) for n, d in self.nudges.items() if n in inside}
+            value = type(self)(env, nudges).eval(expr)
             result = jnp.where(mask, value, result)
         return result
 
-    def _masked_env(self, expr: sympy.Basic, mask: Array) -> dict[sympy.Symbol, Array]:
-        """Inputs as a branch sees them: where it is not taken, without a gradient."""
-        env = dict(self.env)
-        elementwise = jnp.ndim(mask) == 0 or not expr.atoms(*F.VECTOR_OPS)
-        gate = mask if elementwise else jnp.any(mask)
-        for symbol in expr.free_symbols & env.keys():
-            x = env[symbol]
-            if elementwise:
-                x = jnp.broadcast_to(x, jnp.broadcast_shapes(jnp.shape(x), jnp.shape(gate)))
-            env[symbol] = jnp.where(gate, x, jax.lax.stop_gradient(x))
-        return env
+
+class _Gate:
+    """Inputs as a branch sees them: where it is not taken, without a gradient."""
+
+    def __init__(self, mask: Array, elementwise: bool) -> None:
+        self.elementwise = elementwise
+        self.gate = mask if elementwise else jnp.any(mask)
+
+    def __call__(self, x: Array) -> Array:
+        if self.elementwise:
+            x = jnp.broadcast_to(x, jnp.broadcast_shapes(jnp.shape(x), jnp.shape(self.gate)))
+        return jnp.where(self.gate, x, jax.lax.stop_gradient(x))
 
 
 def evaluate_constant(expr: sympy.Basic) -> float:

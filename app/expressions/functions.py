@@ -54,6 +54,16 @@ class relu(RealFunction):
         return sympy.Heaviside(self.args[0], 0)
 
 
+class cbrt(RealFunction):
+    """The real cube root, defined for negative x too (SymPy's ``Cbrt`` differentiates to
+    ``x**(-2/3)/3``, which is NaN at negative x in float64)."""
+
+    nargs = 1
+
+    def fdiff(self, argindex: int = 1) -> Any:
+        return 1 / (3 * cbrt(self.args[0]) ** 2)
+
+
 class VectorOp(RealFunction):
     """A vector operation; its last argument is the operand length ``n``."""
 

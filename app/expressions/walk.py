@@ -55,15 +55,19 @@ class Walker(Generic[T]):
                 continue
             leaf = self.leaf(node)
             if leaf is not None:
-                memo[node] = leaf
+                memo[node] = self.finish(node, leaf)
                 continue
             children = operands(node)
             if ready:
-                memo[node] = self.apply(node, [memo[c] for c in children])
+                memo[node] = self.finish(node, self.apply(node, [memo[c] for c in children]))
                 continue
             stack.append((node, True))
             stack.extend((c, False) for c in children if c not in memo)
         return memo[root]
+
+    def finish(self, node: sympy.Basic, value: T) -> T:
+        """A hook on each node's computed value (identity here)."""
+        return value
 
     def leaf(self, node: sympy.Basic) -> T | None:
         """The value of a node that needs no operands, or None."""
