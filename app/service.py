@@ -26,9 +26,9 @@ from app.compilation import CompileSpec, Shapes, Signature, check_output, compil
 from app.config import Settings
 from app.derivatives import COMPILED_KINDS, bucket, evaluate
 from app.errors import LimitError, Unavailable
-from app.metrics import record_compile
 from app.inputs import grid_count, grid_points, grid_results, product_vectors
 from app.learning import explanations
+from app.metrics import record_compile
 from app.points import from_point, from_points
 from app.workers import CompilePool
 from schemas.differentiate import DifferentiateRequest
