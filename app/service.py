@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import logging
 import threading
 import time
 from collections import OrderedDict
@@ -22,11 +23,20 @@ from typing import Any
 import numpy as np
 from starlette.concurrency import run_in_threadpool
 
-from app.compilation import CompileSpec, Shapes, Signature, check_output, compile_spec, load
+from app.compilation import (
+    CompileSpec,
+    Shapes,
+    Signature,
+    build_program,
+    check_output,
+    compile_spec,
+    load,
+)
 from app.config import Settings
-from app.derivatives import COMPILED_KINDS, bucket, evaluate
-from app.errors import LimitError, Unavailable
+from app.derivatives import COMPILED_KINDS, Program, bucket, evaluate
+from app.errors import LimitError, NablaError, Unavailable
 from app.inputs import grid_count, grid_points, grid_results, product_vectors
+from app.interpreter import interpret, interpretable, program_interpretable
 from app.learning import explanations
 from app.metrics import record_compile
 from app.points import from_point, from_points
@@ -34,6 +44,7 @@ from app.workers import CompilePool
 from schemas.differentiate import DifferentiateRequest
 
 MAX_NONFINITE_LISTED = 1000
+logger = logging.getLogger("nabla")
 
 
 @dataclass(frozen=True)
@@ -56,6 +67,11 @@ class ExecutableCache:
 
     def __len__(self) -> int:
         return len(self.items)
+
+    def peek(self, key: CompileSpec) -> Entry | None:
+        """The entry, if cached, without counting a hit or a miss."""
+        with self.lock:
+            return self.items.get(key)
 
     def get(self, key: CompileSpec) -> Entry | None:
         with self.lock:
@@ -81,15 +97,22 @@ class Differentiator:
     settings: Settings
     cache: ExecutableCache = field(init=False)
     pool: CompilePool | None = field(init=False, default=None)
+    parse_pool: CompilePool | None = field(init=False, default=None)
     _inflight: dict[CompileSpec, asyncio.Future[Entry]] = field(default_factory=dict)
+    _programs: dict[CompileSpec, Program] = field(default_factory=dict)  # first tier's
+    _uncompilable: dict[CompileSpec, str] = field(default_factory=dict)
+    _background: set[asyncio.Task[None]] = field(default_factory=set)
 
     def __post_init__(self) -> None:
         self.cache = ExecutableCache(self.settings.compile_cache_size)
 
     def start(self) -> None:
-        """Start the compile workers (unless compiling in process)."""
+        """Start the compile workers and the parse worker (unless working in process)."""
         if not self.settings.in_process and self.pool is None:
             self.pool = CompilePool(self.settings)
+            if self.settings.interpret:
+                self.parse_pool = CompilePool(self.settings, workers=1,
+                                              budget=self.settings.parse_timeout_seconds)
 
     @property
     def ready(self) -> bool:
@@ -98,15 +121,18 @@ class Differentiator:
 
     def close(self) -> None:
         """Stop the compile workers."""
-        if self.pool is not None:
-            self.pool.close()
-            self.pool = None
+        for pool in (self.pool, self.parse_pool):
+            if pool is not None:
+                pool.close()
+        self.pool = self.parse_pool = None
 
     async def run(self, request: DifferentiateRequest) -> dict[str, Any]:
         """Compute what ``request`` asks for; raises ``NablaError`` subclasses on bad input."""
         spec = make_spec(request, self.settings.max_points)
-        entry = await self.entry(spec)
-        signature = entry.signature
+        program = await self.first_tier(spec)
+        entry = None if program is not None else await self.entry(spec)
+        signature = entry.signature if entry is not None else Signature(
+            program.layout, program.out_shape, program.stacked)  # type: ignore[union-attr]
         check_output(signature.layout.n, signature.out_shape, spec.kinds, spec.count,
                      self.settings)
         dims = None
@@ -119,8 +145,14 @@ class Differentiator:
             points = from_points(request.points, signature.layout, self.settings.max_points)
         vectors = product_vectors(request.tangent, request.cotangent, spec.kinds,
                                   signature.layout.n, signature.out_shape)
-        results = await run_in_threadpool(evaluate, entry.executable, points, spec.batch,
-                                          vectors)
+        if program is not None:
+            results = await run_in_threadpool(interpret, program, spec.kinds, points,
+                                              spec.batch is not None)
+            self.compile_later(spec)
+        else:
+            assert entry is not None
+            results = await run_in_threadpool(evaluate, entry.executable, points, spec.batch,
+                                              vectors)
         body = assemble(signature, results if dims is None else grid_results(results, dims))
         if "symbolic" in request.derivatives or "explain" in request.derivatives:
             extra = await explanations(self.task, spec, self.settings, request.derivatives,
@@ -129,6 +161,49 @@ class Differentiator:
                 body["nonfinite"] = body.get("nonfinite", []) + extra["nonfinite"]
             body.update({k: v for k, v in extra.items() if k != "nonfinite"})
         return body
+
+    async def first_tier(self, spec: CompileSpec) -> Program | None:
+        """The program to interpret with jets, when the spec is small and not compiled yet."""
+        key = dataclasses.replace(spec, count=0)
+        if not self.settings.interpret or self.cache.peek(key) is not None:
+            return None
+        if not interpretable(sum(map(len, spec.texts)), 0, 1, spec.count, spec.kinds):
+            return None
+        program = self._programs.get(key)
+        if program is None:
+            if self.parse_pool is None:
+                program = await run_in_threadpool(build_program, spec, self.settings)
+            else:  # untrusted text is parsed in a worker, with a budget
+                program = await self.parse_pool.call(build_program, spec, self.parse_pool.limits)
+            self._programs[key] = program
+            while len(self._programs) > self.settings.compile_cache_size:
+                self._programs.pop(next(iter(self._programs)))
+        size = program.out_shape[0] if program.vector_valued else 1
+        nodes = program_interpretable(program)
+        if not nodes or not interpretable(0, program.layout.n, size * nodes, spec.count,
+                                          spec.kinds):
+            return None
+        return program
+
+    def compile_later(self, spec: CompileSpec) -> None:
+        """Compile ``spec`` with XLA in the background, for the requests that follow."""
+        key = dataclasses.replace(spec, count=0)
+        if (key in self._inflight or key in self._uncompilable
+                or len(self._inflight) >= self.settings.max_pending_compiles):
+            return
+        task = asyncio.get_running_loop().create_task(self._compile_quietly(spec))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _compile_quietly(self, spec: CompileSpec) -> None:
+        try:
+            await self.entry(spec)
+        except NablaError as error:  # too complex for XLA: keep answering with jets
+            self._uncompilable[dataclasses.replace(spec, count=0)] = error.code
+            while len(self._uncompilable) > self.settings.compile_cache_size:
+                self._uncompilable.pop(next(iter(self._uncompilable)))
+        except Exception:
+            logger.exception("background compile failed")
 
     async def task(self, func: Callable[..., Any], *args: Any) -> Any:
         """A cold task other than a compile (symbolic, explain): in a worker, or a thread."""

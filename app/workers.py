@@ -57,11 +57,13 @@ def _task(func: Callable[..., Any], args: tuple[Any, ...]) -> tuple[bool, Any]:
 class CompilePool:
     """A pool of compile workers; ``compile`` awaits one task within the budget."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, workers: int | None = None,
+                 budget: float | None = None) -> None:
         self.settings = settings
+        self.budget = settings.compile_timeout_seconds if budget is None else budget
         self.limits = Limits.model_validate(settings.model_dump(include=set(Limits.model_fields)))
         self._pool = ProcessPool(
-            max_workers=settings.compile_workers,
+            max_workers=settings.compile_workers if workers is None else workers,
             initializer=_init_worker,
             initargs=(settings.worker_memory_bytes,),
             context=multiprocessing.get_context("spawn"),
@@ -90,7 +92,7 @@ class CompilePool:
         return result
 
     async def _schedule(self, func: Callable[..., Any], args: tuple[Any, ...]) -> Any:
-        budget = self.settings.compile_timeout_seconds
+        budget = self.budget
         try:
             future = self._pool.schedule(func, args=args, timeout=budget)
         except RuntimeError as error:  # the pool is closed or broken
@@ -105,5 +107,6 @@ class CompilePool:
 
     def close(self) -> None:
         """Stop the workers (tasks in flight are cancelled)."""
+
         self._pool.stop()  # type: ignore[no-untyped-call]
         self._pool.join(timeout=10)

@@ -25,12 +25,28 @@ ROOT = Path(__file__).resolve().parent.parent
 
 @pytest.fixture(scope="session")
 def settings() -> Settings:
-    return Settings(in_process=True)
+    return Settings(in_process=True, interpret=False)
 
 
 @pytest.fixture(scope="session")
-def differentiator(settings: Settings) -> Differentiator:
+def xla_differentiator(settings: Settings) -> Differentiator:
+    """Every request compiled by XLA."""
     return Differentiator(settings)
+
+
+@pytest.fixture(scope="session")
+def jets_differentiator() -> Differentiator:
+    """Every small request answered by the first tier (jets), never compiled."""
+    differentiator = Differentiator(Settings(in_process=True, interpret=True))
+    differentiator.compile_later = lambda spec: None  # type: ignore[method-assign]
+    return differentiator
+
+
+@pytest.fixture(scope="session", params=["xla", "jets"])
+def differentiator(request: pytest.FixtureRequest, xla_differentiator: Differentiator,
+                   jets_differentiator: Differentiator) -> Differentiator:
+    """Both tiers, in turn: each test using ``run`` runs against each."""
+    return xla_differentiator if request.param == "xla" else jets_differentiator
 
 
 @pytest.fixture(scope="session")

@@ -51,7 +51,7 @@ class Server:
 def start_server(argv: Sequence[str] | None = None, *, log: Path,
                  env: Mapping[str, str] | None = None, cwd: Path = ROOT) -> Server:
     """Run ``argv`` (default ``python -m app.cli serve``) with NABLA_HOST/NABLA_PORT set to a
-    free loopback port; return once ``/livez`` answers 200."""
+    free loopback port; return once ``/readyz`` answers 200 (workers warm)."""
     port = free_port()
     command = list(argv or [sys.executable, "-m", "app.cli", "serve"])
     environment = {**os.environ, **(env or {}), "NABLA_HOST": "127.0.0.1",
@@ -65,9 +65,9 @@ def start_server(argv: Sequence[str] | None = None, *, log: Path,
         if process.poll() is not None:
             raise RuntimeError(f"server exited with {process.returncode}:\n{server.output()}")
         try:
-            if httpx.get(f"{server.url}/livez", timeout=2).status_code == 200:
+            if httpx.get(f"{server.url}/readyz", timeout=2).status_code == 200:
                 return server
         except httpx.TransportError:
             time.sleep(0.2)
     server.stop()
-    raise RuntimeError(f"server did not answer /livez:\n{server.output()}")
+    raise RuntimeError(f"server did not answer /readyz:\n{server.output()}")

@@ -55,6 +55,8 @@ OTHER_FUNCTIONS = (
 )
 FUNCTION_NAMES = frozenset(_ELEMENTWISE) | frozenset(_REDUCTIONS) | frozenset(OTHER_FUNCTIONS)
 _MAX_EXACT_BITS = 1024
+#: Above this many arguments, Min, Max, And and Or are built unevaluated.
+SMALL_NARY = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,7 +193,7 @@ class Builder:
                      "==": sympy.Eq, "!=": sympy.Ne}
         links = [relations[op](a.expr, b.expr)
                  for op, a, b in zip(node.ops, terms, terms[1:], strict=False)]
-        return Term(sympy.And(*links), shape, node.pos, is_condition=True)
+        return Term(_logic_node(sympy.And, links), shape, node.pos, is_condition=True)
 
     def _and(self, node: Syntax) -> Term:
         return self._logic(node, sympy.And)
@@ -205,7 +207,8 @@ class Builder:
     def _logic(self, node: Syntax, op: Any) -> Term:
         terms = [self.condition(_arg(node, i)) for i in range(len(node.args))]
         shape = _broadcast(terms, node, "combine")
-        return Term(op(*(t.expr for t in terms)), shape, node.pos, is_condition=True)
+        return Term(_logic_node(op, [t.expr for t in terms]), shape, node.pos,
+                    is_condition=True)
 
     # --- subscripts ---------------------------------------------------------------
 
@@ -254,6 +257,11 @@ class Builder:
         from app.expressions.calls import build_call
 
         return build_call(self, node)
+
+
+def _logic_node(op: Any, args: list[Any]) -> Any:
+    """And/Or/Not; long chains unevaluated, since SymPy's simplification of them is costly."""
+    return op(*args, evaluate=False) if len(args) > SMALL_NARY else op(*args)
 
 
 def _arg(node: Syntax, i: int) -> Syntax:

@@ -81,7 +81,10 @@ def _extremum(node: Syntax, terms: list[Term], name: str) -> Term:
             node.pos, code="wrong_arity")
     shape = B._broadcast(terms, node, f"take the {name} of")
     func = sympy.Max if name == "max" else sympy.Min
-    return B.Term(B.settle(func, *(t.expr for t in terms)), shape, node.pos)
+    args = [t.expr for t in terms]
+    if len(args) > B.SMALL_NARY:  # SymPy compares every pair of arguments: quadratic or worse
+        return B.Term(func(*args, evaluate=False), shape, node.pos)
+    return B.Term(B.settle(func, *args), shape, node.pos)
 
 
 def _distribution(node: Syntax, terms: list[Term], name: str) -> Term:

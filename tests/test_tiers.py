@@ -1,0 +1,75 @@
+"""The two tiers: jets answer a new expression at once, XLA takes over once compiled.
+
+Both tiers are checked against SymPy by every test that uses the ``run`` fixture; here
+they are checked against each other, and the hand-over between them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import numpy as np
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from app.config import Settings
+from app.service import Differentiator
+from schemas.differentiate import DifferentiateRequest
+from tests.test_numerics import NAMES, Pair, expressions
+
+
+def request(**body: Any) -> DifferentiateRequest:
+    return DifferentiateRequest.model_validate(body)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(pair=expressions, points=st.lists(st.tuples(*[st.floats(-2, 2)] * 3), min_size=1,
+                                         max_size=5))
+def test_jets_and_xla_agree(xla_differentiator: Differentiator,
+                            jets_differentiator: Differentiator,
+                            event_loop_thread: asyncio.AbstractEventLoop,
+                            pair: Pair, points: list[tuple[float, ...]]) -> None:
+    body = {"expression": pair[0], "variables": {n: [] for n in NAMES},
+            "points": {n: [p[i] for p in points] for i, n in enumerate(NAMES)}}
+
+    def run(d: Differentiator) -> dict[str, Any]:
+        future = asyncio.run_coroutine_threadsafe(d.run(request(**body)), event_loop_thread)
+        return future.result()
+
+    xla, jets = run(xla_differentiator), run(jets_differentiator)
+    for field in ("value", "gradient", "hessian"):
+        np.testing.assert_allclose(jets[field], xla[field], rtol=1e-12, atol=1e-12)
+    assert jets.get("nonfinite") == xla.get("nonfinite")
+
+
+def test_first_request_by_jets_then_xla_takes_over() -> None:
+    differentiator = Differentiator(Settings(in_process=True, interpret=True))
+    body = {"expression": "x^3 * y + atan2(y, x)", "at": {"x": 1.5, "y": -0.5}}
+
+    async def scenario() -> tuple[dict[str, Any], dict[str, Any], int, int]:
+        first = await differentiator.run(request(**body))
+        assert differentiator.cache.hits == 0
+        await asyncio.gather(*differentiator._background)  # the background compile
+        second = await differentiator.run(request(**body))
+        return first, second, differentiator.cache.hits, len(differentiator.cache)
+
+    first, second, hits, entries = asyncio.run(scenario())
+    assert entries == 1 and hits == 1  # the second answer came from the XLA executable
+    for field in ("value", "gradient", "hessian"):
+        np.testing.assert_allclose(first[field], second[field], rtol=1e-13)
+
+
+def test_nodes_without_jet_rules_go_to_xla() -> None:
+    differentiator = Differentiator(Settings(in_process=True, interpret=True))
+    out = asyncio.run(differentiator.run(request(expression="polygamma(0, x)", at={"x": 2.0})))
+    assert differentiator.cache.misses == 1  # compiled, not interpreted
+    np.testing.assert_allclose(out["value"], 1 - np.euler_gamma, rtol=1e-12)
+
+
+def test_big_problems_skip_the_first_tier() -> None:
+    differentiator = Differentiator(Settings(in_process=True, interpret=True))
+    body = {"expression": "sum(x^2)", "variables": {"x": [300]}, "at": {"x": [1.0] * 300}}
+    out = asyncio.run(differentiator.run(request(**body)))
+    assert differentiator.cache.misses == 1
+    assert out["value"] == 300.0
