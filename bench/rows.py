@@ -176,8 +176,10 @@ def memory(bench: Bench, rows_run: list[str]) -> Row:
     row.nabla = f"{usage['server'] / GIB:.2f} GiB"
     row.met = usage["server"] <= 1.5 * GIB
     before = ", ".join(rows_run) or "none"
-    row.details = (f"server process {usage['server'] / GIB:.2f} GiB (VmRSS); "
-                   f"{usage['child_count']} child processes (compile workers) "
-                   f"{usage['children'] / GIB:.2f} GiB together; after rows: {before}")
+    children = ", ".join(f"{name.split(' ', 1)[1]} {rss / GIB:.2f} GiB"
+                         for name, rss in usage["child_rss"].items())
+    row.details = (f"server process {usage['server'] / GIB:.2f} GiB (VmRSS); its "
+                   f"{usage['child_count']} child processes {usage['children'] / GIB:.2f} GiB "
+                   f"together ({children}); after rows: {before}")
     row.data = usage
     return row

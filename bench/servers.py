@@ -45,6 +45,16 @@ def _rss_or_zero(pid: int) -> int:
         return 0
 
 
+def _role(pid: int) -> str:
+    try:
+        command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return "exited"
+    if "resource_tracker" in command:
+        return "resource tracker"
+    return "compile worker" if "spawn_main" in command else "other"
+
+
 def _stat_fields(pid: int) -> list[str] | None:
     # Fields of /proc/PID/stat after the command name: [0] state, [1] ppid, [19] start time.
     try:
@@ -118,10 +128,10 @@ class Server:
 
     def memory(self) -> dict[str, int]:
         """RSS of the server process and the sum over its child processes."""
-        children = descendants(self.pid)
-        return {"server": rss_bytes(self.pid),
-                "children": sum(_rss_or_zero(pid) for pid in children),
-                "child_count": len(children)}
+        children = {pid: _rss_or_zero(pid) for pid in descendants(self.pid)}
+        return {"server": rss_bytes(self.pid), "children": sum(children.values()),
+                "child_count": len(children),
+                "child_rss": {f"{pid} {_role(pid)}": rss for pid, rss in children.items()}}
 
     def tail(self, lines: int = 15) -> str:
         """The last lines of the server's output."""
