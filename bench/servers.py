@@ -139,7 +139,9 @@ class Server:
         return "\n".join(text.splitlines()[-lines:])
 
     def stop(self) -> None:
-        """SIGTERM, then SIGKILL; also any of its children that outlive it."""
+        """SIGTERM, then SIGKILL; also any of its children that outlive it. The log is kept
+        (and its path printed) only if the server had exited by itself."""
+        died = self.proc is not None and self.proc.poll() is not None
         if self.proc is not None and self.proc.poll() is None:
             # (pid, start time): a pid that was reused meanwhile is never signalled.
             children = [(pid, _start_time(pid)) for pid in descendants(self.proc.pid)]
@@ -155,6 +157,10 @@ class Server:
                     with contextlib.suppress(ProcessLookupError, PermissionError):
                         os.kill(pid, signal.SIGKILL)
         self._log.close()
+        if died:
+            print(f"{self.name} log: {self.log_path}", flush=True)
+        else:
+            self.log_path.unlink(missing_ok=True)
 
     def __enter__(self) -> Server:
         try:
