@@ -1,0 +1,131 @@
+"""Load generators: ``wrk`` for throughput, a closed-loop client for latency percentiles."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import orjson
+
+from bench.expressions import wrk_script
+
+_UNITS = {"us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0}
+
+
+@dataclass(frozen=True)
+class WrkResult:
+    """What one wrk run reports."""
+
+    requests_per_second: float
+    requests: int
+    non_2xx: int
+    socket_errors: int
+    latency_p50_s: float | None
+    latency_p99_s: float | None
+
+
+def _seconds(text: str) -> float:
+    number, unit = re.fullmatch(r"([\d.]+)(us|ms|s|m)", text).groups()  # type: ignore[union-attr]
+    return float(number) * _UNITS[unit]
+
+
+def parse_wrk(output: str) -> WrkResult:
+    """The figures of wrk's text report (run with ``--latency``)."""
+    rate = re.search(r"Requests/sec:\s+([\d.]+)", output)
+    total = re.search(r"(\d+) requests in", output)
+    if rate is None or total is None:
+        raise RuntimeError(f"wrk reported no rate:\n{output}")
+    non_2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
+    errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)",
+                       output)
+    percentiles = dict(re.findall(r"^\s+(50|99)(?:\.0+)?%\s+(\S+)", output, re.MULTILINE))
+    return WrkResult(
+        requests_per_second=float(rate.group(1)),
+        requests=int(total.group(1)),
+        non_2xx=int(non_2xx.group(1)) if non_2xx else 0,
+        socket_errors=sum(int(g) for g in errors.groups()) if errors else 0,
+        latency_p50_s=_seconds(percentiles["50"]) if "50" in percentiles else None,
+        latency_p99_s=_seconds(percentiles["99"]) if "99" in percentiles else None,
+    )
+
+
+def ensure_wrk() -> str:
+    """The path of ``wrk``; installs the Debian package when it is missing (needs root)."""
+    found = shutil.which("wrk")
+    if found is None:
+        subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], check=True,
+                       capture_output=True)
+        found = shutil.which("wrk")
+    if found is None:
+        raise RuntimeError("wrk is not installed: apt-get install wrk")
+    return found
+
+
+def run_wrk(url: str, body: dict[str, Any], seconds: float, connections: int = 16,
+            threads: int = 1) -> WrkResult:
+    """POST ``body`` to ``url``/v1/differentiate for ``seconds`` with wrk."""
+    wrk = ensure_wrk()
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", prefix="nabla-bench-") as script:
+        script.write(wrk_script(body))
+        script.flush()
+        command = [wrk, "-t", str(threads), "-c", str(connections), "-d", f"{seconds:g}s",
+                   "--timeout", "10s", "--latency", "-s", script.name, url]
+        done = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 60,
+                              check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"wrk failed ({done.returncode}): {done.stderr or done.stdout}")
+    return parse_wrk(done.stdout)
+
+
+@dataclass(frozen=True)
+class Latencies:
+    """Closed-loop latencies of one request sent again and again."""
+
+    seconds: list[float]
+    failures: int
+    wall_s: float
+
+    def percentile(self, q: float) -> float:
+        return float(np.percentile(self.seconds, q))
+
+
+def closed_loop(url: str, body: dict[str, Any], count: int) -> Latencies:
+    """Send ``body`` ``count`` times, one after the other on one connection."""
+    payload = orjson.dumps(body)
+    headers = {"content-type": "application/json"}
+    seconds: list[float] = []
+    failures = 0
+    with httpx.Client(base_url=url, timeout=30.0) as client:
+        begun = time.perf_counter()
+        for _ in range(count):
+            started = time.perf_counter()
+            response = client.post("/v1/differentiate", content=payload, headers=headers)
+            seconds.append(time.perf_counter() - started)
+            failures += response.status_code != 200
+        wall = time.perf_counter() - begun
+    return Latencies(seconds, failures, wall)
+
+
+def timed_post(client: httpx.Client, body: bytes | dict[str, Any]) -> tuple[float, httpx.Response]:
+    """Seconds from sending ``body`` to having read the whole answer, and the answer."""
+    payload = body if isinstance(body, bytes) else orjson.dumps(body)
+    started = time.perf_counter()
+    response = client.post("/v1/differentiate", content=payload,
+                           headers={"content-type": "application/json"})
+    response.read()
+    return time.perf_counter() - started, response
+
+
+def write_temp(data: bytes, suffix: str) -> Path:
+    """A temporary file holding ``data`` (the caller deletes it)."""
+    with tempfile.NamedTemporaryFile(suffix=suffix, prefix="nabla-bench-", delete=False) as f:
+        f.write(data)
+        return Path(f.name)

@@ -1,0 +1,185 @@
+"""The rows of issue 4: each measures nabla and its baseline in the same run."""
+
+from __future__ import annotations
+
+import statistics
+from contextlib import ExitStack
+from typing import Any
+
+import httpx
+import orjson
+
+from bench import expressions as ex
+from bench import servers
+from bench.core import GIB, Bench, Row, baseline, check, ms
+from bench.load import run_wrk, timed_post, write_temp
+
+
+def warm(bench: Bench) -> Row:
+    """Requests/s of a cached request against a bare FastAPI endpoint, both under wrk."""
+    plan = bench.plan
+    row = Row("warm", "warm: req/s, cached 3-var value+grad+Hessian / bare FastAPI", ">= 0.8")
+    body = ex.warm_body()
+    rates = {}
+    for name in ("nabla", "echo"):
+        with ExitStack() as stack:
+            server = (bench.main_server() if name == "nabla"
+                      else stack.enter_context(servers.echo()))
+            with httpx.Client(base_url=server.url, timeout=60) as client:
+                _, response = timed_post(client, body)  # nabla compiles it here
+            check(response, name)
+            run_wrk(server.url, body, plan.warmup_seconds)
+            result = run_wrk(server.url, body, plan.warm_seconds)
+            rates[name] = result
+            row.data[name] = {**result.__dict__, "response_bytes": len(response.content)}
+    nabla, echo = rates["nabla"], rates["echo"]
+    row.nabla = f"{nabla.requests_per_second:,.0f} req/s"
+    row.baseline = f"{echo.requests_per_second:,.0f} req/s"
+    row.ratio = nabla.requests_per_second / echo.requests_per_second
+    bad = nabla.non_2xx + nabla.socket_errors
+    row.met = row.ratio >= 0.8 and bad == 0
+    row.details = (f"wrk 16 connections, 1 thread, {plan.warm_seconds:g} s each after "
+                   f"{plan.warmup_seconds:g} s warm-up; p50/p99 nabla "
+                   f"{ms(nabla.latency_p50_s or 0)}/{ms(nabla.latency_p99_s or 0)}, echo "
+                   f"{ms(echo.latency_p50_s or 0)}/{ms(echo.latency_p99_s or 0)}; errors "
+                   f"nabla {bad}, echo {echo.non_2xx + echo.socket_errors}; response bytes "
+                   f"nabla {row.data['nabla']['response_bytes']}, "
+                   f"echo {row.data['echo']['response_bytes']}")
+    return row
+
+
+def _cold_cases(bench: Bench) -> list[dict[str, Any]]:
+    return [{"expression": e, "names": list(ex.VARIABLES3), "point": [0.3, 0.7, 1.1]}
+            for e in ex.cold_expressions(bench.plan.cold_count, bench.plan.seed)]
+
+
+def cold_nabla(bench: Bench) -> list[float]:
+    """First-request seconds of each never-seen expression, over HTTP (measured once)."""
+    if "cold_nabla" not in bench.memo:
+        server = bench.main_server()
+        seconds = []
+        with httpx.Client(base_url=server.url, timeout=120) as client:
+            for case in _cold_cases(bench):
+                elapsed, response = timed_post(client, ex.cold_body(case["expression"]))
+                check(response, f"cold {case['expression']!r}")
+                seconds.append(elapsed)
+        bench.memo["cold_nabla"] = seconds
+    result: list[float] = bench.memo["cold_nabla"]
+    return result
+
+
+def _cold_row(bench: Bench, key: str, mode: str, figure: str, goal: float) -> Row:
+    row = Row(key, figure, f"<= {goal:g}")
+    ours = cold_nabla(bench)
+    theirs = baseline(mode, {"cases": _cold_cases(bench)})
+    ours_median, theirs_median = statistics.median(ours), statistics.median(theirs)
+    row.nabla, row.baseline = ms(ours_median), ms(theirs_median)
+    row.ratio = ours_median / theirs_median
+    row.met = row.ratio <= goal
+    row.details = (f"{len(ours)} random expressions (seed {bench.plan.seed}); median; range "
+                   f"nabla {ms(min(ours))}-{ms(max(ours))}, {mode} "
+                   f"{ms(min(theirs))}-{ms(max(theirs))}")
+    row.data = {"nabla_s": ours, f"{mode}_s": theirs}
+    return row
+
+
+def cold(bench: Bench) -> Row:
+    """Median first request of never-seen expressions / the naive JAX way."""
+    return _cold_row(bench, "cold", "naive", "cold: median first request, new 3-var expr / "
+                     "naive JAX", 0.5)
+
+
+def cold_symbolic(bench: Bench) -> Row:
+    """The same median / SymPy's symbolic derivatives lambdified to NumPy."""
+    return _cold_row(bench, "cold_symbolic", "symbolic", "cold vs symbolic: the same / "
+                     "sympy.diff + lambdify(numpy)", 1.0)
+
+
+def scale(bench: Bench) -> Row:
+    """First request of the expanded 100-variable Rosenbrock / the naive JAX way."""
+    n = bench.plan.rosenbrock_n
+    row = Row("scale", f"scale: first request, {n}-var expanded Rosenbrock / naive JAX",
+              "<= 0.25")
+    body = ex.rosenbrock_body(n)
+    server = bench.main_server()
+    with httpx.Client(base_url=server.url, timeout=600) as client:
+        ours, response = timed_post(client, body)
+    check(response, "scale")
+    case = {"expression": body["expression"], "names": list(body["variables"]),
+            "point": list(body["at"].values())}
+    [theirs] = baseline("naive", {"cases": [case]})
+    row.nabla, row.baseline, row.ratio = ms(ours), ms(theirs), ours / theirs
+    row.met = row.ratio <= 0.25
+    row.details = (f"{len(body['expression']):,} characters; Hessian {n}x{n}; "
+                   f"response {len(response.content):,} bytes")
+    row.data = {"nabla_s": ours, "naive_s": theirs}
+    return row
+
+
+def vectorised(bench: Bench) -> Row:
+    """First request of the vectorised Rosenbrock of 100,000 elements: value and gradient."""
+    n = bench.plan.vector_n
+    row = Row("vectorised", f"vectorised: first request, x of {n:,}, value+grad (absolute)",
+              "<= 2 s")
+    payload = orjson.dumps(ex.vector_body(n))
+    server = bench.main_server()
+    with httpx.Client(base_url=server.url, timeout=600) as client:
+        seconds, response = timed_post(client, payload)
+    check(response, "vectorised")
+    row.nabla = ms(seconds)
+    row.met = seconds <= 2.0
+    row.details = (f"{ex.VECTOR_EXPRESSION}; body {len(payload) / 1e6:.1f} MB, response "
+                   f"{len(response.content) / 1e6:.1f} MB; the goal is absolute, no baseline")
+    row.data = {"nabla_s": seconds}
+    return row
+
+
+def batch(bench: Bench) -> Row:
+    """A warm batch of 100,000 points / decode + warm jitted vmap + encode, in process."""
+    plan = bench.plan
+    row = Row("batch", f"batch: {plan.batch_points:,} points x 3 vars, warm / orjson + jit(vmap)",
+              "<= 2.0")
+    payload = orjson.dumps(ex.batch_body(plan.batch_points))
+    server = bench.main_server()
+    with httpx.Client(base_url=server.url, timeout=600) as client:
+        first, response = timed_post(client, payload)
+        check(response, "batch")
+        ours = []
+        for _ in range(plan.batch_repeats):
+            seconds, response = timed_post(client, payload)
+            check(response, "batch")
+            ours.append(seconds)
+    body_file = write_temp(payload, ".json")
+    try:
+        case = {"expression": ex.WARM_EXPRESSION, "names": list(ex.VARIABLES3), "point": []}
+        theirs = baseline("batch", {"cases": [case], "body_file": str(body_file),
+                                    "repeats": plan.batch_repeats})
+    finally:
+        body_file.unlink()
+    ours_median, theirs_median = statistics.median(ours), statistics.median(theirs)
+    row.nabla, row.baseline = ms(ours_median), ms(theirs_median)
+    row.ratio = ours_median / theirs_median
+    row.met = row.ratio <= 2.0
+    row.details = (f"median of {plan.batch_repeats} after a first (compiling) request of "
+                   f"{ms(first)}; body {len(payload) / 1e6:.1f} MB, response "
+                   f"{len(response.content) / 1e6:.1f} MB; nabla over HTTP (loopback), "
+                   "baseline in process")
+    row.data = {"nabla_first_s": first, "nabla_s": ours, "baseline_s": theirs}
+    return row
+
+
+def memory(bench: Bench, rows_run: list[str]) -> Row:
+    """Resident memory of the server process, and of its compile workers, after the rows."""
+    row = Row("memory", "memory: server RSS after the rows above (absolute)", "<= 1.5 GiB")
+    server = bench.main_server()
+    usage = server.memory()
+    row.nabla = f"{usage['server'] / GIB:.2f} GiB"
+    row.met = usage["server"] <= 1.5 * GIB
+    before = ", ".join(rows_run) or "none"
+    children = ", ".join(f"{name.split(' ', 1)[1]} {rss / GIB:.2f} GiB"
+                         for name, rss in usage["child_rss"].items())
+    row.details = (f"server process {usage['server'] / GIB:.2f} GiB (VmRSS); its "
+                   f"{usage['child_count']} child processes {usage['children'] / GIB:.2f} GiB "
+                   f"together ({children}); after rows: {before}")
+    row.data = usage
+    return row

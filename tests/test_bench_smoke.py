@@ -1,0 +1,89 @@
+"""The benchmark stays importable and its cheap parts work (no timing is asserted here)."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+
+import httpx
+import orjson
+import pytest
+
+from bench import echo_app, expressions, machine, report
+from bench.__main__ import ROWS
+from bench.core import Row
+from bench.load import parse_wrk
+
+pytestmark = pytest.mark.slow
+
+WRK_OUTPUT = """Running 10s test @ http://127.0.0.1:8000
+  1 threads and 16 connections
+  Thread Stats   Avg      Stdev     Max   +/- Stdev
+    Latency     5.01ms    1.20ms  30.00ms   90.00%
+  Latency Distribution
+     50%    4.80ms
+     75%    5.50ms
+     90%    6.10ms
+     99%   12.30ms
+  31000 requests in 10.00s, 9.00MB read
+  Non-2xx or 3xx responses: 3
+Requests/sec:   3100.25
+Transfer/sec:      0.90MB
+"""
+
+
+def test_every_issue_row_is_runnable() -> None:
+    assert list(ROWS) == ["warm", "cold", "cold_symbolic", "scale", "vectorised", "batch",
+                          "memory", "isolation"]
+
+
+def test_cold_expressions_are_distinct_and_use_three_variables() -> None:
+    found = expressions.cold_expressions(20, seed=7)
+    assert len(set(found)) == 20
+    assert found == expressions.cold_expressions(20, seed=7)
+    assert all(set(re.findall(r"[xyz]", text)) == {"x", "y", "z"} for text in found)
+
+
+def test_workloads_have_the_issue_sizes() -> None:
+    body = expressions.rosenbrock_body(100)
+    assert len(body["variables"]) == 100 and body["expression"].count("100*") == 99
+    assert expressions.bomb(1) != expressions.bomb(2)
+    assert expressions.bomb(1).count("sin(") == 500
+    assert len(expressions.batch_body(10)["points"]["z"]) == 10
+
+
+def test_wrk_script_posts_the_body() -> None:
+    script = expressions.wrk_script(expressions.warm_body())
+    assert 'wrk.method = "POST"' in script
+    payload = re.search(r"\[==\[(.*)\]==\]", script)
+    assert payload is not None
+    assert orjson.loads(payload.group(1)) == expressions.warm_body()
+
+
+def test_wrk_report_is_parsed() -> None:
+    result = parse_wrk(WRK_OUTPUT)
+    assert result.requests_per_second == 3100.25
+    assert result.non_2xx == 3
+    assert result.latency_p99_s == pytest.approx(0.0123)
+
+
+def test_echo_app_answers_like_nabla() -> None:
+    async def post() -> httpx.Response:
+        transport = httpx.ASGITransport(app=echo_app.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://echo") as client:
+            return await client.post("/v1/differentiate", json=expressions.warm_body())
+
+    response = asyncio.run(post())
+    assert response.status_code == 200
+    body = response.json()
+    assert body["coordinates"] == ["x", "y", "z"]
+    assert len(body["gradient"]) == 3 and len(body["hessian"]) == 3
+
+
+def test_table_reports_errors_and_misses() -> None:
+    rows = [Row("warm", "warm", ">= 0.8", "1 req/s", "2 req/s", 0.5, False),
+            Row("cold", "cold", "-", error="RuntimeError: boom")]
+    text = report.table(rows)
+    assert "| 0.50 | >= 0.8 | **no** |" in text and "| error |" in text
+    assert "ERROR RuntimeError: boom" in report.notes(rows)
+    assert machine.describe()["nproc"] >= 1
