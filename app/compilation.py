@@ -8,14 +8,13 @@ and the server never traces or compiles on its own threads.
 
 from __future__ import annotations
 
+import math
 import pickle
 import re
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
-
-import numpy as np
 
 from app.config import Limits
 from app.derivatives import Layout, Program, Shape, compile_executable, output_sizes
@@ -173,8 +172,7 @@ def check_variable_name(name: str, max_chars: int = 64) -> None:
 def check_output(n: int, out_shape: Shape, kinds: Sequence[str], count: int,
                  limits: Limits) -> None:
     """Refuse a result (Hessian included) larger than ``max_output_entries``."""
-    per_point = sum(int(np.prod(s, dtype=np.int64))
-                    for s in output_sizes(n, out_shape, kinds).values())
+    per_point = sum(math.prod(s) for s in output_sizes(n, out_shape, kinds).values())
     total = per_point * count
     if total > limits.max_output_entries:
         raise LimitError("max_output_entries", limits.max_output_entries,

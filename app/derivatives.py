@@ -153,12 +153,13 @@ def evaluate(executable: Any, points: np.ndarray, batch: int | None,
              vectors: Sequence[np.ndarray] = ()) -> dict[str, np.ndarray]:
     """Run a compiled executable at one point (n,) or a batch (N, n), padded to ``batch``;
     ``vectors`` are the tangent and cotangent of ``jvp`` and ``vjp``, if asked for."""
-    extra = [jnp.asarray(v) for v in vectors]
+    # NumPy arrays go to the executable as they are: jnp.asarray would cost a dispatch.
+    extra = [np.asarray(v, dtype=np.float64) for v in vectors]
     if batch is None:
-        return {k: np.asarray(v) for k, v in executable(jnp.asarray(points), *extra).items()}
+        return {k: np.asarray(v) for k, v in executable(points, *extra).items()}
     count = points.shape[0]
     if batch != count:
         filler = np.broadcast_to(points[:1], (batch - count, points.shape[1]))
         points = np.concatenate([points, filler])
-    results = executable(jnp.asarray(points), *extra)
+    results = executable(np.ascontiguousarray(points), *extra)
     return {k: np.asarray(v)[:count] for k, v in results.items()}

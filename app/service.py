@@ -44,6 +44,8 @@ from app.workers import CompilePool
 from schemas.differentiate import DifferentiateRequest
 
 MAX_NONFINITE_LISTED = 1000
+#: Requests whose points x (1 + n)^2 is at most this run on the event loop (~50 us).
+INLINE_WORK = 4096
 logger = logging.getLogger("nabla")
 
 
@@ -151,8 +153,7 @@ class Differentiator:
             self.compile_later(spec)
         else:
             assert entry is not None
-            results = await run_in_threadpool(evaluate, entry.executable, points, spec.batch,
-                                              vectors)
+            results = await self._evaluate(entry, points, spec, vectors)
         body = assemble(signature, results if dims is None else grid_results(results, dims))
         if "symbolic" in request.derivatives or "explain" in request.derivatives:
             extra = await explanations(self.task, spec, self.settings, request.derivatives,
@@ -161,6 +162,15 @@ class Differentiator:
                 body["nonfinite"] = body.get("nonfinite", []) + extra["nonfinite"]
             body.update({k: v for k, v in extra.items() if k != "nonfinite"})
         return body
+
+    async def _evaluate(self, entry: Entry, points: np.ndarray, spec: CompileSpec,
+                        vectors: Any) -> dict[str, np.ndarray]:
+        """Run the executable: inline when the work is tiny (a thread hop costs more)."""
+        signature = entry.signature
+        work = spec.count * (1 + signature.layout.n) ** 2 * max(1, len(signature.out_shape))
+        if work <= INLINE_WORK:
+            return evaluate(entry.executable, points, spec.batch, vectors)
+        return await run_in_threadpool(evaluate, entry.executable, points, spec.batch, vectors)
 
     async def first_tier(self, spec: CompileSpec) -> Program | None:
         """The program to interpret with jets, when the spec is small and not compiled yet."""

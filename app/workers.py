@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
+import os
 import resource
 from collections.abc import Callable
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -23,6 +24,7 @@ from app.errors import NablaError, RemoteProblem, TooComplex, Unavailable
 
 
 def _init_worker(memory_bytes: int) -> None:
+    os.nice(10)  # cold work yields the CPU to the server's warm requests
     if memory_bytes > 0:
         resource.setrlimit(resource.RLIMIT_DATA, (memory_bytes, memory_bytes))
     from app.expressions import compiler  # noqa: F401 - imports JAX and turns on float64

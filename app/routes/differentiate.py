@@ -18,8 +18,8 @@ from schemas.problem import PROBLEM_RESPONSES
 router = APIRouter(prefix="/v1", tags=["derivatives"])
 
 
-def get_differentiator(request: Request) -> Differentiator:
-    """The process's differentiator, made by ``create_app``."""
+async def get_differentiator(request: Request) -> Differentiator:
+    """The process's differentiator, made by ``create_app`` (async: no thread hop)."""
     differentiator: Differentiator = request.app.state.differentiator
     return differentiator
 
