@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import os
 import socket
 import subprocess
@@ -71,6 +72,13 @@ def run(differentiator: Differentiator, event_loop_thread: asyncio.AbstractEvent
         return future.result()
 
     return _run
+
+
+def run_async(coroutine: Any) -> Any:
+    """Run a coroutine to the end on a fresh loop in a thread of its own (Playwright's sync
+    API may be holding this thread's event loop)."""
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
 
 
 def free_port() -> int:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import re
 
 import httpx
@@ -13,6 +12,7 @@ from bench import echo_app, expressions, machine, report
 from bench.__main__ import ROWS
 from bench.core import Row
 from bench.load import parse_wrk
+from tests.conftest import run_async
 
 pytestmark = pytest.mark.slow
 
@@ -73,7 +73,7 @@ def test_echo_app_answers_like_nabla() -> None:
         async with httpx.AsyncClient(transport=transport, base_url="http://echo") as client:
             return await client.post("/v1/differentiate", json=expressions.warm_body())
 
-    response = asyncio.run(post())
+    response = run_async(post())
     assert response.status_code == 200
     body = response.json()
     assert body["coordinates"] == ["x", "y", "z"]

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
 import json
 import logging
 import sys
@@ -17,6 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from app.config import Settings
 from app.logs import JSONFormatter
 from app.main import create_app
+from tests.conftest import run_async
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
@@ -33,9 +32,8 @@ class App:
             async with httpx.AsyncClient(transport=transport, base_url="http://nabla") as c:
                 return await c.request(method, path, **kwargs)
 
-        # A thread of its own: Playwright's sync API may hold this thread's event loop.
-        with concurrent.futures.ThreadPoolExecutor(1) as pool:
-            return pool.submit(asyncio.run, go()).result()
+        response: httpx.Response = run_async(go())
+        return response
 
     def samples(self) -> Samples:
         response = self.request("GET", "/metrics")

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from app.config import Settings
 from app.service import Differentiator
 from schemas.differentiate import DifferentiateRequest
+from tests.conftest import run_async
 from tests.test_numerics import NAMES, Pair, expressions
 
 
@@ -54,7 +55,7 @@ def test_first_request_by_jets_then_xla_takes_over() -> None:
         second = await differentiator.run(request(**body))
         return first, second, differentiator.cache.hits, len(differentiator.cache)
 
-    first, second, hits, entries = asyncio.run(scenario())
+    first, second, hits, entries = run_async(scenario())
     assert entries == 1 and hits == 1  # the second answer came from the XLA executable
     for field in ("value", "gradient", "hessian"):
         np.testing.assert_allclose(first[field], second[field], rtol=1e-13)
@@ -62,7 +63,7 @@ def test_first_request_by_jets_then_xla_takes_over() -> None:
 
 def test_nodes_without_jet_rules_go_to_xla() -> None:
     differentiator = Differentiator(Settings(in_process=True, interpret=True))
-    out = asyncio.run(differentiator.run(request(expression="polygamma(0, x)", at={"x": 2.0})))
+    out = run_async(differentiator.run(request(expression="polygamma(0, x)", at={"x": 2.0})))
     assert differentiator.cache.misses == 1  # compiled, not interpreted
     np.testing.assert_allclose(out["value"], 1 - np.euler_gamma, rtol=1e-12)
 
@@ -70,6 +71,6 @@ def test_nodes_without_jet_rules_go_to_xla() -> None:
 def test_big_problems_skip_the_first_tier() -> None:
     differentiator = Differentiator(Settings(in_process=True, interpret=True))
     body = {"expression": "sum(x^2)", "variables": {"x": [300]}, "at": {"x": [1.0] * 300}}
-    out = asyncio.run(differentiator.run(request(**body)))
+    out = run_async(differentiator.run(request(**body)))
     assert differentiator.cache.misses == 1
     assert out["value"] == 300.0
