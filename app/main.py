@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from app import __version__, observability, problems
+from app import __version__, observability, openapi, problems
 from app.config import Settings, get_settings
 from app.limits import BodySizeLimit, ConcurrencyLimit
 from app.routes import differentiate, docs, health, pages, plot
@@ -40,6 +40,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.differentiator = differentiator
     problems.install(app)
+    openapi.install(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(ConcurrencyLimit, max_requests=settings.max_concurrent_requests)
     observability.install(app, settings, differentiator.cache)

@@ -10,7 +10,7 @@ With several workers each worker has its own metrics (see the README's Operation
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from typing import Protocol
+from typing import Any, Protocol
 
 from prometheus_client import (
     CollectorRegistry,
@@ -77,6 +77,7 @@ class Metrics:
 
     def __init__(self, cache: CacheStats) -> None:
         self.registry = CollectorRegistry()
+        self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
         labels = ["method", "route", "status"]
         self.requests = Counter("nabla_http_requests", "HTTP requests answered",
                                 labels, registry=self.registry)
@@ -93,8 +94,15 @@ class Metrics:
 
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
         """Count one answered request and its duration."""
-        self.requests.labels(method, route, str(status)).inc()
-        self.latency.labels(method, route, str(status)).observe(seconds)
+        key = (method, route, status)
+        children = self._children.get(key)
+        if children is None:  # label lookups take a lock: do each once per label set
+            labels = (method, route, str(status))
+            children = (self.requests.labels(*labels), self.latency.labels(*labels))
+            if len(self._children) < 1000:  # methods are client text: keep the memo bounded
+                self._children[key] = children
+        children[0].inc()
+        children[1].observe(seconds)
 
     def render(self) -> bytes:
         """The Prometheus text exposition of every metric."""

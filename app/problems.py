@@ -45,10 +45,12 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
     errors = [{"loc": list(e.get("loc", ())), "msg": str(e.get("msg", "")),
                "type": str(e.get("type", ""))} for e in exc.errors()][:50]
-    if any(e["type"] == "json_invalid" for e in errors):
+    invalid = next((e for e in errors if e["type"] == "json_invalid"), None)
+    if invalid is not None:
+        reason = invalid["msg"] if invalid["msg"] != "JSON decode error" else "Invalid JSON"
         return problem_response(problem(
             400, "invalid_json", "Malformed JSON",
-            "The body is not valid JSON; send a JSON object such as "
+            f"The body cannot be read ({reason}); send a JSON object such as "
             '{"expression": "sin(x)", "at": {"x": 1}}', errors=errors))
     first = errors[0] if errors else {"loc": [], "msg": "invalid request"}
     detail = f"{_location(tuple(first['loc']))}: {first['msg']}"

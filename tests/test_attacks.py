@@ -61,7 +61,7 @@ CORPUS: list[tuple[str, bytes, int, str]] = [
      400, "invalid_json"),
     ("not UTF-8", b'{"expression": "\xff", "at": {"x": 1}}', 400, "invalid_json"),
     ("not an object", b"[1, 2]", 422, "invalid_request"),
-    ("empty body", b"", 422, "invalid_request"),
+    ("empty body", b"", 400, "invalid_json"),
     ("nested value", b'{"expression": "x", "at": {"x": [[[1]]]}}', 422, "invalid_request"),
     # numbers
     ("NaN", b'{"expression": "x", "at": {"x": NaN}}', 422, "invalid_request"),

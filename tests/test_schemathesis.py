@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import ROOT
+
 pytestmark = pytest.mark.slow
 
 
@@ -22,6 +24,8 @@ def test_schemathesis_finds_no_failures(server_url: str, tmp_path: Path) -> None
          "--seed", os.environ.get("SCHEMATHESIS_SEED", "20261127"),
          "--generation-database", "none"],
         capture_output=True, text=True, timeout=600, cwd=tmp_path, check=False,
+        env={**os.environ, "SCHEMATHESIS_HOOKS": "tests.schemathesis_hooks",
+             "PYTHONPATH": str(ROOT)},
     )
     assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-2000:]
     assert "No issues found" in result.stdout or "passed" in result.stdout

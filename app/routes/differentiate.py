@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Request
+from fastapi import APIRouter, Depends, Request
+from starlette.responses import Response
 
-from app.responses import ArrayJSONResponse
 from app.service import Differentiator
+from app.transport import MSGPACK, decode_request, encode_response, wants_msgpack
 from schemas.differentiate import (
     DIFFERENTIATE_EXAMPLES,
-    DifferentiateRequest,
     DifferentiateResponse,
 )
-from schemas.problem import PROBLEM_RESPONSES
+from schemas.problem import PROBLEM_RESPONSES, Problem
+
+
+def request_body_openapi() -> dict[str, Any]:
+    """The documented request body: the model's schema, as JSON or MessagePack."""
+    schema = {"$ref": "#/components/schemas/DifferentiateRequest"}
+    return {"required": True, "content": {
+        "application/json": {"schema": schema, "examples": DIFFERENTIATE_EXAMPLES},
+        MSGPACK: {"schema": schema}}}
 
 router = APIRouter(prefix="/v1", tags=["derivatives"])
 
@@ -31,12 +39,17 @@ DifferentiatorDep = Annotated[Differentiator, Depends(get_differentiator)]
     "/differentiate",
     response_model=DifferentiateResponse,
     response_model_exclude_none=True,
-    responses=PROBLEM_RESPONSES,
+    responses={**PROBLEM_RESPONSES, 200: {"content": {MSGPACK: {}}},
+               415: {"model": Problem, "description": "Content-Type not JSON or MessagePack",
+                     "content": {"application/problem+json": {}}}},
     summary="Values, gradient or Jacobian, and Hessian of an expression",
+    openapi_extra={"requestBody": request_body_openapi()},
 )
-async def differentiate(
-    body: Annotated[DifferentiateRequest, Body(openapi_examples=DIFFERENTIATE_EXAMPLES)],
-    differentiator: DifferentiatorDep,
-) -> ArrayJSONResponse:
-    """Differentiate ``expression`` at one point (``at``) or a batch (``points``)."""
-    return ArrayJSONResponse(await differentiator.run(body))
+async def differentiate(request: Request) -> Response:
+    """Differentiate ``expression`` at one point (``at``), a batch (``points``) or a grid.
+
+    The body is JSON, or MessagePack with ``Content-Type: application/msgpack``; send
+    ``Accept: application/msgpack`` for a MessagePack answer (big batches)."""
+    body = decode_request(await request.body(), request.headers.get("content-type"))
+    result = await (await get_differentiator(request)).run(body)
+    return encode_response(result, wants_msgpack(request.headers.get("accept")))
