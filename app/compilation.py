@@ -8,12 +8,14 @@ and the server never traces or compiles on its own threads.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import pickle
 import re
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from app.config import Limits
@@ -44,6 +46,11 @@ class CompileSpec:
     kinds: tuple[str, ...]
     batch: int | None  # padded batch size, None for one point
     count: int  # points in the request (for the output limit)
+
+    @cached_property
+    def key(self) -> CompileSpec:
+        """The spec without ``count``: requests that differ only in it share an executable."""
+        return self if self.count == 0 else dataclasses.replace(self, count=0)
 
 
 @dataclass(frozen=True)

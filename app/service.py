@@ -11,7 +11,6 @@ distinct ones at a time, and concurrent requests for one spec share one compile.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 import threading
 import time
@@ -131,8 +130,10 @@ class Differentiator:
     async def run(self, request: DifferentiateRequest) -> dict[str, Any]:
         """Compute what ``request`` asks for; raises ``NablaError`` subclasses on bad input."""
         spec = make_spec(request, self.settings.max_points)
-        program = await self.first_tier(spec)
-        entry = None if program is not None else await self.entry(spec)
+        entry = self.cache.get(spec.key)
+        program = None if entry is not None else await self.first_tier(spec)
+        if entry is None and program is None:
+            entry = await self.entry(spec)
         signature = entry.signature if entry is not None else Signature(
             program.layout, program.out_shape, program.stacked)  # type: ignore[union-attr]
         check_output(signature.layout.n, signature.out_shape, spec.kinds, spec.count,
@@ -174,8 +175,8 @@ class Differentiator:
 
     async def first_tier(self, spec: CompileSpec) -> Program | None:
         """The program to interpret with jets, when the spec is small and not compiled yet."""
-        key = dataclasses.replace(spec, count=0)
-        if not self.settings.interpret or self.cache.peek(key) is not None:
+        key = spec.key
+        if not self.settings.interpret:
             return None
         if not interpretable(sum(map(len, spec.texts)), 0, 1, spec.count, spec.kinds):
             return None
@@ -197,7 +198,7 @@ class Differentiator:
 
     def compile_later(self, spec: CompileSpec) -> None:
         """Compile ``spec`` with XLA in the background, for the requests that follow."""
-        key = dataclasses.replace(spec, count=0)
+        key = spec.key
         if (key in self._inflight or key in self._uncompilable
                 or len(self._inflight) >= self.settings.max_pending_compiles):
             return
@@ -209,7 +210,7 @@ class Differentiator:
         try:
             await self.entry(spec)
         except NablaError as error:  # too complex for XLA: keep answering with jets
-            self._uncompilable[dataclasses.replace(spec, count=0)] = error.code
+            self._uncompilable[spec.key] = error.code
             while len(self._uncompilable) > self.settings.compile_cache_size:
                 self._uncompilable.pop(next(iter(self._uncompilable)))
         except Exception:
@@ -223,8 +224,8 @@ class Differentiator:
 
     async def entry(self, spec: CompileSpec) -> Entry:
         """The executable of ``spec``: cached, being compiled, or compiled now."""
-        key = dataclasses.replace(spec, count=0)
-        entry = self.cache.get(key)
+        key = spec.key
+        entry = self.cache.peek(key)
         if entry is not None:
             return entry
         pending = self._inflight.get(key)
