@@ -437,8 +437,8 @@ async function run(event) {
     syncVariables();
     const at = readPoint();
     const big = Object.values(at).some((v) => Array.isArray(v) && v.length > 64);
-    const body = { expression, at };
-    if (big) body.derivatives = ["value", "gradient"];
+    // Small problems also get their formulas (SymPy's, in nabla's own language).
+    const body = { expression, at, derivatives: big ? ["value", "gradient"] : ["value", "gradient", "hessian", "symbolic"] };
     const [point, plot] = await Promise.all([differentiate(body), plotRequest(expression, at)]);
     if (run !== state.runs) return;
     clearError();
@@ -522,14 +522,14 @@ function showPoint(expression, at, r) {
   showSymbolic(r.symbolic);
 }
 
-/** A future response may carry `symbolic`: expression strings, typeset like f. */
+/** The response's `symbolic` formulas (expression strings), typeset like f. */
 function showSymbolic(symbolic) {
   const box = $("#symbolic");
   const typeset = (v) => (Array.isArray(v) ? (Array.isArray(v[0]) ? matrixML(v, exprML) : column(v, exprML)) : exprML(String(v)));
   const parts = [];
   if (symbolic && typeof symbolic === "object") {
-    const labels = { value: mi("f"), gradient: mrow(mo("∇"), mi("f")), hessian: mi("H") };
-    for (const key of ["value", "gradient", "hessian"]) {
+    const labels = { value: mi("f"), gradient: mrow(mo("∇"), mi("f")), jacobian: mi("J"), hessian: mi("H") };
+    for (const key of ["value", "gradient", "jacobian", "hessian"]) {
       if (symbolic[key] !== undefined && symbolic[key] !== null) {
         parts.push(`<div class="out" data-kind="symbolic-${key}">${math(mrow(labels[key], mo("="), typeset(symbolic[key])))}</div>`);
       }

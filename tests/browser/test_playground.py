@@ -60,6 +60,9 @@ def test_sin_plots_its_derivative_cos(desktop: Watched) -> None:
     # The numbers at the point x = 1: f'(1) = cos(1), shown in the gradient.
     expect(page.locator('.out[data-kind="gradient"]')).to_contain_text(f"{math.cos(1):.6g}")
     expect(page.locator(".formula math")).to_contain_text("sin")
+    # The symbolic derivative, from the server: d/dx sin(x) = cos(x), written without numbers.
+    symbolic = page.locator('#symbolic [data-kind="symbolic-gradient"]')
+    expect(symbolic).to_contain_text("cos")
     chart = page.locator("svg.chart")
     middle = (float(chart.get_attribute("data-left") or "0")
               + float(chart.get_attribute("data-right") or "0")) / 2
