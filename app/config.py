@@ -40,6 +40,8 @@ class Settings(Limits):
     """Every setting of the service; see the README for the table."""
 
     compile_cache_size: int = Field(256, description="compiled executables kept (LRU)")
+    response_cache_bytes: int = Field(32 * 1024**2, description="bytes of whole responses "
+                                      "kept for identical requests (0: none)")
     compile_workers: int = Field(default_factory=_default_workers,
                                  description="worker processes for cold compiles")
     compile_timeout_seconds: float = Field(20.0, description="wall-clock budget of a compile")

@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from app import __version__, observability, openapi, problems
 from app.config import Settings, get_settings
 from app.limits import BodySizeLimit, ConcurrencyLimit
+from app.memo import ResponseMemo
 from app.routes import differentiate, docs, health, pages, plot
 from app.service import Differentiator
 
@@ -39,6 +40,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.differentiator = differentiator
+    app.state.response_memo = ResponseMemo(settings.response_cache_bytes)
     problems.install(app)
     openapi.install(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
