@@ -24,6 +24,7 @@ ROWS: dict[str, Callable[[Bench], Row]] = {
     "scale": rows.scale,
     "vectorised": rows.vectorised,
     "batch": rows.batch,
+    "transport": rows.transport,
     "memory": lambda bench: rows.memory(bench, bench.memo.get("rows_run", [])),
     "isolation": isolation,
 }

@@ -7,6 +7,7 @@ import shutil
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ from typing import Any
 import httpx
 import numpy as np
 import orjson
+import ormsgpack
 
 from bench.expressions import wrk_script
 
@@ -114,13 +116,28 @@ def closed_loop(url: str, body: dict[str, Any], count: int) -> Latencies:
     return Latencies(seconds, failures, wall)
 
 
-def timed_post(client: httpx.Client, body: bytes | dict[str, Any]) -> tuple[float, httpx.Response]:
-    """Seconds from sending ``body`` to having read the whole answer, and the answer."""
+JSON = "application/json"
+MSGPACK = "application/msgpack"
+# How a Python client decodes an answer of each media type (into lists and floats).
+DECODERS: dict[str, Callable[[bytes], Any]] = {JSON: orjson.loads, MSGPACK: ormsgpack.unpackb}
+
+
+def timed_post(client: httpx.Client, body: bytes | dict[str, Any], media: str = JSON,
+               decode: bool = False) -> tuple[float, httpx.Response]:
+    """Seconds from sending ``body`` to having read the whole answer, and the answer.
+
+    ``media`` is both the ``Content-Type`` of ``body`` (bytes already in that format) and
+    the ``Accept`` of the answer; with ``decode``, decoding a 200 answer the way a Python
+    client does (``DECODERS``) is part of the seconds too.
+    """
     payload = body if isinstance(body, bytes) else orjson.dumps(body)
+    headers = {"content-type": media} if media == JSON else {"content-type": media,
+                                                             "accept": media}
     started = time.perf_counter()
-    response = client.post("/v1/differentiate", content=payload,
-                           headers={"content-type": "application/json"})
+    response = client.post("/v1/differentiate", content=payload, headers=headers)
     response.read()
+    if decode and response.status_code == 200:
+        DECODERS[media](response.content)
     return time.perf_counter() - started, response
 
 

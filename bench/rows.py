@@ -7,12 +7,14 @@ from contextlib import ExitStack
 from typing import Any
 
 import httpx
+import numpy as np
 import orjson
+import ormsgpack
 
 from bench import expressions as ex
 from bench import servers
 from bench.core import GIB, Bench, Row, baseline, check, ms
-from bench.load import run_wrk, timed_post, write_temp
+from bench.load import DECODERS, JSON, MSGPACK, run_wrk, timed_post, write_temp
 
 
 def warm(bench: Bench) -> Row:
@@ -134,21 +136,35 @@ def vectorised(bench: Bench) -> Row:
     return row
 
 
+def _batch_payload(bench: Bench) -> dict[str, Any]:
+    """The request of the batch and transport rows: the warm expression, column-wise."""
+    return ex.batch_body(bench.plan.batch_points)
+
+
+def _timed_repeats(client: httpx.Client, payload: bytes, what: str, repeats: int,
+                   media: str = JSON, decode: bool = False
+                   ) -> tuple[float, list[float], httpx.Response]:
+    """A first (compiling) request, then ``repeats`` timed ones: first seconds, the
+    repeats' seconds and the last answer."""
+    first, response = timed_post(client, payload, media, decode)
+    check(response, what)
+    seconds = []
+    for _ in range(repeats):
+        elapsed, response = timed_post(client, payload, media, decode)
+        check(response, what)
+        seconds.append(elapsed)
+    return first, seconds, response
+
+
 def batch(bench: Bench) -> Row:
     """A warm batch of 100,000 points / decode + warm jitted vmap + encode, in process."""
     plan = bench.plan
     row = Row("batch", f"batch: {plan.batch_points:,} points x 3 vars, warm / orjson + jit(vmap)",
               "<= 2.0")
-    payload = orjson.dumps(ex.batch_body(plan.batch_points))
+    payload = orjson.dumps(_batch_payload(bench))
     server = bench.main_server()
     with httpx.Client(base_url=server.url, timeout=600) as client:
-        first, response = timed_post(client, payload)
-        check(response, "batch")
-        ours = []
-        for _ in range(plan.batch_repeats):
-            seconds, response = timed_post(client, payload)
-            check(response, "batch")
-            ours.append(seconds)
+        first, ours, response = _timed_repeats(client, payload, "batch", plan.batch_repeats)
     body_file = write_temp(payload, ".json")
     try:
         case = {"expression": ex.WARM_EXPRESSION, "names": list(ex.VARIABLES3), "point": []}
@@ -165,6 +181,51 @@ def batch(bench: Bench) -> Row:
                    f"{len(response.content) / 1e6:.1f} MB; nabla over HTTP (loopback), "
                    "baseline in process")
     row.data = {"nabla_first_s": first, "nabla_s": ours, "baseline_s": theirs}
+    return row
+
+
+def transport(bench: Bench) -> Row:
+    """The batch row's request with MessagePack in and out / with JSON in and out: both
+    over HTTP to the same server, the client's decoding of the answer included."""
+    plan = bench.plan
+    row = Row("transport", f"transport: the batch row's {plan.batch_points:,} points, warm, "
+              "msgpack / JSON (HTTP + client decode)", "< 1")
+    body = _batch_payload(bench)
+    payloads = {JSON: orjson.dumps(body), MSGPACK: ormsgpack.packb(body)}
+    server = bench.main_server()
+    runs: dict[str, dict[str, Any]] = {}
+    with httpx.Client(base_url=server.url, timeout=600) as client:
+        for media, payload in payloads.items():  # JSON first: its first request compiles
+            first, seconds, response = _timed_repeats(
+                client, payload, f"transport {media}", plan.batch_repeats, media, decode=True)
+            if response.headers.get("content-type", "").split(";")[0] != media:
+                raise RuntimeError(f"transport: asked for {media}, got "
+                                   f"{response.headers.get('content-type')!r}")
+            # Only the bytes are kept: a decoded answer alive (millions of objects) would
+            # slow the garbage collector during the other transport's timed decoding.
+            runs[media] = {"first_s": first, "seconds": seconds, "answer": response.content,
+                           "body_bytes": len(payload), "response_bytes": len(response.content)}
+    as_json = DECODERS[JSON](runs[JSON]["answer"])
+    as_msgpack = DECODERS[MSGPACK](runs[MSGPACK]["answer"])
+    for field in ("value", "gradient", "hessian"):  # the same numbers either way
+        if not np.array_equal(np.asarray(as_json[field]), np.asarray(as_msgpack[field])):
+            raise RuntimeError(f"transport: msgpack's {field} differs from JSON's")
+    json_median = statistics.median(runs[JSON]["seconds"])
+    msgpack_median = statistics.median(runs[MSGPACK]["seconds"])
+    row.nabla, row.baseline = ms(msgpack_median), ms(json_median)
+    row.ratio = msgpack_median / json_median
+    row.met = row.ratio < 1
+    mb = {media: (run["body_bytes"] / 1e6, run["response_bytes"] / 1e6)
+          for media, run in runs.items()}
+    row.details = (f"informational; the batch row's request (value+gradient+Hessian), median "
+                   f"of {plan.batch_repeats} each after an untimed first request (JSON "
+                   f"{ms(runs[JSON]['first_s'])}, compiling unless a row before did; msgpack "
+                   f"{ms(runs[MSGPACK]['first_s'])}); timed from sending the pre-encoded body "
+                   "to the decoded answer (orjson.loads / ormsgpack.unpackb); body JSON "
+                   f"{mb[JSON][0]:.1f} MB, msgpack {mb[MSGPACK][0]:.1f} MB; response JSON "
+                   f"{mb[JSON][1]:.1f} MB, msgpack {mb[MSGPACK][1]:.1f} MB")
+    row.data = {name: {key: value for key, value in runs[media].items() if key != "answer"}
+                for name, media in (("json", JSON), ("msgpack", MSGPACK))}
     return row
 
 

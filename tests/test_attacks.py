@@ -45,6 +45,7 @@ CORPUS: list[tuple[str, bytes, int, str]] = [
     ("unary minuses", expression("-" * 5000 + "x"), 422, "limit_exceeded"),
     ("power chain", expression("**".join(["x"] * 5000)), 422, "limit_exceeded"),
     ("nested calls", expression("sin(" * 5000 + "x" + ")" * 5000), 422, "limit_exceeded"),
+    ("parentheses and a fault", expression("(" * 5000 + "x" + ")" * 4999), 422, "syntax_error"),
     ("long input", expression("x+" * 40_000 + "x"), 422, "limit_exceeded"),
     ("long name", expression("a" * 30_000), 422, "limit_exceeded"),
     ("long variable", json.dumps({"expression": "1", "variables": {"v" * 10_000: []},
@@ -83,6 +84,14 @@ CORPUS: list[tuple[str, bytes, int, str]] = [
     ("huge Hessian", json.dumps({"expression": "sum(x)", "variables": {"x": [100_000]},
                                  "at": {"x": [0] * 100_000}}).encode(), 422, "limit_exceeded"),
 ]
+
+
+def test_five_thousand_parentheses_are_answered(server_url: str) -> None:
+    with httpx.Client(base_url=server_url, timeout=BOUND) as client:
+        response = client.post("/v1/differentiate", json={
+            "expression": "(" * 5000 + "x^2" + ")" * 5000, "at": {"x": 3}})
+        assert response.status_code == 200
+        assert response.json()["gradient"] == [6.0]
 
 
 @pytest.mark.parametrize(("body", "status", "code"), [c[1:] for c in CORPUS],

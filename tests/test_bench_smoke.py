@@ -34,7 +34,7 @@ Transfer/sec:      0.90MB
 
 def test_every_issue_row_is_runnable() -> None:
     assert list(ROWS) == ["warm", "cold", "cold_symbolic", "scale", "vectorised", "batch",
-                          "memory", "isolation"]
+                          "transport", "memory", "isolation"]
 
 
 def test_cold_expressions_are_distinct_and_use_three_variables() -> None:
