@@ -19,6 +19,7 @@ from bench.isolation import isolation
 
 ROWS: dict[str, Callable[[Bench], Row]] = {
     "warm": rows.warm,
+    "warm_computed": rows.warm_computed,
     "cold": rows.cold,
     "cold_symbolic": rows.cold_symbolic,
     "scale": rows.scale,

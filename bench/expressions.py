@@ -97,10 +97,25 @@ def bomb_body(salt: int, variables: int = 25) -> dict[str, Any]:
             "at": {f"x{i}": 0.1 * (i + 1) for i in range(variables)}}
 
 
-def wrk_script(body: dict[str, Any]) -> str:
-    """A wrk Lua script that POSTs ``body`` as JSON to /v1/differentiate."""
+def wrk_script(body: dict[str, Any], distinct: bool = False) -> str:
+    """A wrk Lua script that POSTs ``body`` as JSON to /v1/differentiate; with ``distinct``,
+    each request moves the first coordinate of ``at`` a little, so no two bodies are equal
+    (no response memo can answer: every request is computed)."""
     payload = orjson.dumps(body).decode()
-    return ('wrk.method = "POST"\n'
-            'wrk.path = "/v1/differentiate"\n'
-            'wrk.headers["Content-Type"] = "application/json"\n'
-            f"wrk.body = [==[{payload}]==]\n")
+    script = ('wrk.method = "POST"\n'
+              'wrk.path = "/v1/differentiate"\n'
+              'wrk.headers["Content-Type"] = "application/json"\n'
+              f"wrk.body = [==[{payload}]==]\n")
+    if not distinct:
+        return script
+    name, value = next(iter(body["at"].items()))
+    marker = f'"{name}":{orjson.dumps(value).decode()}'
+    head, tail = payload.split(marker, 1)
+    return script + (
+        "local n = 0\n"
+        "request = function()\n"
+        "  n = n + 1\n"
+        f'  local b = [==[{head}"{name}":]==] .. string.format("%.17g", {value} + n * 1e-9)'
+        f" .. [==[{tail}]==]\n"
+        '  return wrk.format("POST", "/v1/differentiate", nil, b)\n'
+        "end\n")

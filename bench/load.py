@@ -72,11 +72,11 @@ def ensure_wrk() -> str:
 
 
 def run_wrk(url: str, body: dict[str, Any], seconds: float, connections: int = 16,
-            threads: int = 1) -> WrkResult:
+            threads: int = 1, distinct: bool = False) -> WrkResult:
     """POST ``body`` to ``url``/v1/differentiate for ``seconds`` with wrk."""
     wrk = ensure_wrk()
     with tempfile.NamedTemporaryFile("w", suffix=".lua", prefix="nabla-bench-") as script:
-        script.write(wrk_script(body))
+        script.write(wrk_script(body, distinct))
         script.flush()
         command = [wrk, "-t", str(threads), "-c", str(connections), "-d", f"{seconds:g}s",
                    "--timeout", "10s", "--latency", "-s", script.name, url]

@@ -18,9 +18,22 @@ from bench.load import DECODERS, JSON, MSGPACK, run_wrk, timed_post, write_temp
 
 
 def warm(bench: Bench) -> Row:
-    """Requests/s of a cached request against a bare FastAPI endpoint, both under wrk."""
+    """Requests/s of a cached request against a bare FastAPI endpoint, both under wrk.
+
+    Every request is the same body, so nabla's response memo answers it."""
+    return _warm(bench, "warm", "warm: req/s, cached 3-var value+grad+Hessian / bare FastAPI",
+                 distinct=False)
+
+
+def warm_computed(bench: Bench) -> Row:
+    """The same with a new point in every request: nothing is memoized, all is computed."""
+    return _warm(bench, "warm_computed", "warm, every request computed (a new point each) "
+                 "/ bare FastAPI, same bodies", distinct=True)
+
+
+def _warm(bench: Bench, name_: str, figure: str, distinct: bool) -> Row:
     plan = bench.plan
-    row = Row("warm", "warm: req/s, cached 3-var value+grad+Hessian / bare FastAPI", ">= 0.8")
+    row = Row(name_, figure, ">= 0.8")
     body = ex.warm_body()
     rates = {}
     for name in ("nabla", "echo"):
@@ -30,8 +43,8 @@ def warm(bench: Bench) -> Row:
             with httpx.Client(base_url=server.url, timeout=60) as client:
                 _, response = timed_post(client, body)  # nabla compiles it here
             check(response, name)
-            run_wrk(server.url, body, plan.warmup_seconds)
-            result = run_wrk(server.url, body, plan.warm_seconds)
+            run_wrk(server.url, body, plan.warmup_seconds, distinct=distinct)
+            result = run_wrk(server.url, body, plan.warm_seconds, distinct=distinct)
             rates[name] = result
             row.data[name] = {**result.__dict__, "response_bytes": len(response.content)}
     nabla, echo = rates["nabla"], rates["echo"]

@@ -24,7 +24,7 @@ class App:
     """A fresh application with its own caches and metrics, called through ASGI."""
 
     def __init__(self) -> None:
-        self.app = create_app(Settings(interpret=False))
+        self.app = create_app(Settings(interpret=False, response_cache_bytes=0))
 
     def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         async def go() -> httpx.Response:
