@@ -40,10 +40,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.differentiator = differentiator
-    app.state.response_memo = ResponseMemo(settings.response_cache_bytes)
     problems.install(app)
     openapi.install(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(ResponseMemo, max_bytes=settings.response_cache_bytes,
+                       paths=("/v1/differentiate",))
     app.add_middleware(ConcurrencyLimit, max_requests=settings.max_concurrent_requests)
     observability.install(app, settings, differentiator.cache)
     app.include_router(differentiate.router)

@@ -1,44 +1,113 @@
 """A bounded memo of whole responses: nabla is a pure function of the request body.
 
-An identical request (same bytes, same Content-Type and Accept) gets the bytes computed
-the first time, without decoding, validating or evaluating again: notebooks re-run cells,
-dashboards poll, plots redraw. Only successful answers of at most ``max_item_bytes`` are
-kept, in an LRU of at most ``max_bytes`` in all; it lives on the event loop (no lock).
+An identical request (same path, bytes, Content-Type and Accept) gets the bytes computed
+the first time, without routing, decoding, validating or evaluating again: notebooks
+re-run cells, dashboards poll, plots redraw. ``ResponseMemo`` is an ASGI middleware in
+front of the router for the POST paths it is given; only successful answers of at most
+``max_item_bytes`` are kept, in an LRU of at most ``max_bytes`` in all. It lives on the
+event loop (no lock).
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
 
-Key = tuple[bytes, str, str]
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+Key = tuple[str, bytes, bytes, bytes]
+Stored = tuple[list[tuple[bytes, bytes]], bytes]
 
 
 class ResponseMemo:
-    """An LRU of response bodies bounded by their total size."""
+    """ASGI middleware: answers repeated identical POSTs from an LRU bounded by size."""
 
-    def __init__(self, max_bytes: int, max_item_bytes: int = 64 * 1024) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, paths: tuple[str, ...],
+                 max_item_bytes: int = 64 * 1024) -> None:
+        self.app = app
         self.max_bytes = max_bytes
         self.max_item_bytes = max_item_bytes
-        self._items: OrderedDict[Key, tuple[bytes, str]] = OrderedDict()
+        self.paths = paths
+        self._items: OrderedDict[Key, Stored] = OrderedDict()
         self._size = 0
-
-    def get(self, key: Key) -> tuple[bytes, str] | None:
-        """The body and media type answered before for ``key``, if kept."""
-        item = self._items.get(key)
-        if item is not None:
-            self._items.move_to_end(key)
-        return item
-
-    def put(self, key: Key, body: bytes, media_type: str) -> None:
-        """Keep a successful answer, evicting the least recently used beyond the bound."""
-        size = len(body) + len(key[0])
-        if size > self.max_item_bytes or key in self._items:
-            return
-        self._items[key] = (body, media_type)
-        self._size += size
-        while self._size > self.max_bytes and self._items:
-            old_key, (old_body, _) = self._items.popitem(last=False)
-            self._size -= len(old_body) + len(old_key[0])
 
     def __len__(self) -> int:
         return len(self._items)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (self.max_bytes <= 0 or scope["type"] != "http" or scope["method"] != "POST"
+                or scope["path"] not in self.paths):
+            await self.app(scope, receive, send)
+            return
+        body, more = await _read_small(receive, self.max_item_bytes)
+        if more:  # too big to remember: pass it on untouched
+            await self.app(scope, _replay(body, receive, True), send)
+            return
+        headers = dict(scope.get("headers", []))
+        key = (scope["path"], body, headers.get(b"content-type", b""),
+               headers.get(b"accept", b""))
+        stored = self._items.get(key)
+        if stored is not None:
+            self._items.move_to_end(key)
+            await send({"type": "http.response.start", "status": 200, "headers": stored[0]})
+            await send({"type": "http.response.body", "body": stored[1]})
+            return
+        await self.app(scope, _replay(body, receive, False), self._recorder(key, send))
+
+    def _recorder(self, key: Key, send: Send) -> Send:
+        start: Message | None = None
+        parts: list[bytes] = []
+
+        async def record(message: Message) -> None:
+            nonlocal start
+            if message["type"] == "http.response.start":
+                start = message
+            elif message["type"] == "http.response.body" and start is not None:
+                parts.append(message.get("body", b""))
+                if not message.get("more_body", False) and start["status"] == 200:
+                    self._keep(key, list(start.get("headers", [])), b"".join(parts))
+            await send(message)
+
+        return record
+
+    def _keep(self, key: Key, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
+        size = len(body) + len(key[1])
+        if size > self.max_item_bytes or key in self._items:
+            return
+        # The request id is per request: a remembered answer must not repeat it.
+        headers = [(k, v) for k, v in headers if k.lower() != b"x-request-id"]
+        self._items[key] = (headers, body)
+        self._size += size
+        while self._size > self.max_bytes and self._items:
+            old_key, (_, old_body) = self._items.popitem(last=False)
+            self._size -= len(old_body) + len(old_key[1])
+
+
+async def _read_small(receive: Receive, limit: int) -> tuple[bytes, bool]:
+    """The body, read up to just over ``limit``; True when there is more than that."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            return b"".join(chunks), False
+        chunk = message.get("body", b"")
+        chunks.append(chunk)
+        size += len(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks), False
+        if size > limit:
+            return b"".join(chunks), True
+
+
+def _replay(body: bytes, receive: Receive, more: bool) -> Receive:
+    """A receive that gives ``body`` first, then (if ``more``) the rest of the stream."""
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": more}
+        return await receive()
+
+    return replay

@@ -2,23 +2,79 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 import pytest
 
 from app.memo import ResponseMemo
+from tests.conftest import run_async
 
 
-def test_memo_is_bounded_by_bytes_and_item_size() -> None:
-    memo = ResponseMemo(max_bytes=100, max_item_bytes=40)
-    memo.put((b"a", "", ""), b"x" * 30, "application/json")
-    memo.put((b"b", "", ""), b"y" * 30, "application/json")
-    memo.put((b"c", "", ""), b"z" * 30, "application/json")  # 3 x 31 bytes fit
-    memo.put((b"d", "", ""), b"w" * 30, "application/json")  # evicts the oldest
-    assert memo.get((b"a", "", "")) is None
-    assert memo.get((b"d", "", "")) == (b"w" * 30, "application/json")
-    memo.put((b"e", "", ""), b"v" * 50, "application/json")  # too big to keep
-    assert memo.get((b"e", "", "")) is None
-    assert len(memo) == 3
+def counting_app() -> tuple[Any, list[bytes]]:
+    """An ASGI app that answers with its request body and counts its calls."""
+    seen: list[bytes] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        body = b""
+        while True:
+            message = await receive()
+            body += message.get("body", b"")
+            if not message.get("more_body", False):
+                break
+        seen.append(body)
+        status = 422 if body.startswith(b"bad") else 200
+        await send({"type": "http.response.start", "status": status,
+                    "headers": [(b"x-request-id", b"r1"), (b"content-type", b"text/plain")]})
+        await send({"type": "http.response.body", "body": body * 10})
+
+    return app, seen
+
+
+def post(app: Any, body: bytes, path: str = "/v1/differentiate") -> httpx.Response:
+    async def go() -> httpx.Response:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://nabla") as client:
+            return await client.post(path, content=body)
+
+    response: httpx.Response = run_async(go())
+    return response
+
+
+def test_repeats_are_answered_from_memory_without_the_request_id() -> None:
+    inner, seen = counting_app()
+    memo = ResponseMemo(inner, max_bytes=10_000, paths=("/v1/differentiate",))
+    first, second = post(memo, b"abc"), post(memo, b"abc")
+    assert first.content == second.content == b"abc" * 10
+    assert seen == [b"abc"]
+    assert "x-request-id" in first.headers and "x-request-id" not in second.headers
+    post(memo, b"abd")
+    assert seen == [b"abc", b"abd"]
+
+
+def test_errors_other_paths_and_big_answers_are_not_kept() -> None:
+    inner, seen = counting_app()
+    memo = ResponseMemo(inner, max_bytes=10_000, paths=("/v1/differentiate",),
+                        max_item_bytes=100)
+    for body, path in [(b"bad", "/v1/differentiate"), (b"abc", "/v1/plot"),
+                       (b"z" * 20, "/v1/differentiate")]:  # 20 in + 200 out > 100
+        post(memo, body, path)
+        post(memo, body, path)
+    assert len(seen) == 6
+    assert len(memo) == 0
+
+
+def test_the_memo_is_bounded_by_bytes() -> None:
+    inner, seen = counting_app()
+    memo = ResponseMemo(inner, max_bytes=100, paths=("/v1/differentiate",))
+    for body in (b"a", b"b", b"c", b"d"):  # 11 bytes each: all fit
+        post(memo, body * 1)
+    assert len(memo) == 4
+    for i in range(20):
+        post(memo, bytes([65 + i]) * 3)  # 33 bytes each: the oldest go
+    assert len(memo) <= 3
+    post(memo, b"a")
+    assert seen.count(b"a") == 2  # evicted, so computed again
 
 
 @pytest.mark.slow
@@ -29,6 +85,7 @@ def test_identical_requests_get_identical_answers_and_errors_are_not_kept(
     second = api.post("/v1/differentiate", json=body)
     assert first.status_code == second.status_code == 200
     assert first.content == second.content
+    assert first.headers["x-request-id"] != second.headers["x-request-id"]
     accept = api.post("/v1/differentiate", json=body, headers={"accept": "application/msgpack"})
     assert accept.headers["content-type"] == "application/msgpack"  # Accept is in the key
     for _ in range(2):

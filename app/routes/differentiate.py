@@ -7,7 +7,6 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response
 
-from app.memo import ResponseMemo
 from app.service import Differentiator
 from app.transport import MSGPACK, decode_request, encode_response, wants_msgpack
 from schemas.differentiate import (
@@ -51,15 +50,6 @@ async def differentiate(request: Request) -> Response:
 
     The body is JSON, or MessagePack with ``Content-Type: application/msgpack``; send
     ``Accept: application/msgpack`` for a MessagePack answer (big batches)."""
-    raw = await request.body()
-    headers = request.headers
-    key = (raw, headers.get("content-type", ""), headers.get("accept", ""))
-    memo: ResponseMemo = request.app.state.response_memo
-    remembered = memo.get(key)
-    if remembered is not None:
-        return Response(remembered[0], media_type=remembered[1])
-    body = decode_request(raw, headers.get("content-type"))
+    body = decode_request(await request.body(), request.headers.get("content-type"))
     result = await (await get_differentiator(request)).run(body)
-    response = encode_response(result, wants_msgpack(headers.get("accept")))
-    memo.put(key, bytes(response.body), response.media_type or "")
-    return response
+    return encode_response(result, wants_msgpack(request.headers.get("accept")))
