@@ -10,7 +10,8 @@ from typing import Any, Protocol
 import numpy as np
 
 from app.derivatives import Layout, Shape
-from app.errors import InputError, LimitError, PointError, ShapeError
+from app.errors import InputError, LimitError, ShapeError
+from app.points import check_names
 
 
 class Axis(Protocol):
@@ -31,15 +32,7 @@ def grid_count(grid: Mapping[str, Axis], max_points: int) -> int:
 
 def grid_points(grid: Mapping[str, Axis], layout: Layout) -> tuple[np.ndarray, Shape]:
     """The grid as flat coordinates (N, n), in variable order, and its shape [k_x, k_y, ...]."""
-    missing = [name for name in layout.names if name not in grid]
-    if missing:
-        raise PointError(f"'grid' lacks the variable {missing[0]!r}; give start, stop and num "
-                         f"for each of {', '.join(layout.names)}", variable=missing[0])
-    extra = [name for name in grid if name not in layout.names]
-    if extra:
-        raise PointError(f"'grid' gives {extra[0]!r}, which is not a variable of the "
-                         f"expression (the variables are {', '.join(layout.names)})",
-                         variable=extra[0])
+    check_names(grid, layout, "'grid'", "start, stop and num")
     for name, shape in zip(layout.names, layout.shapes, strict=True):
         if shape != ():
             raise ShapeError(f"'grid' spans scalar variables only; {name!r} is a vector of "

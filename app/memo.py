@@ -14,6 +14,8 @@ from collections import OrderedDict
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.limits import replay
+
 Key = tuple[str, bytes, bytes, bytes]
 Stored = tuple[list[tuple[bytes, bytes]], bytes]
 
@@ -40,7 +42,7 @@ class ResponseMemo:
             return
         body, more = await _read_small(receive, self.max_item_bytes)
         if more:  # too big to remember: pass it on untouched
-            await self.app(scope, _replay(body, receive, True), send)
+            await self.app(scope, replay(body, receive, True), send)
             return
         headers = dict(scope.get("headers", []))
         key = (scope["path"], body, headers.get(b"content-type", b""),
@@ -51,7 +53,7 @@ class ResponseMemo:
             await send({"type": "http.response.start", "status": 200, "headers": stored[0]})
             await send({"type": "http.response.body", "body": stored[1]})
             return
-        await self.app(scope, _replay(body, receive, False), self._recorder(key, send))
+        await self.app(scope, replay(body, receive), self._recorder(key, send))
 
     def _recorder(self, key: Key, send: Send) -> Send:
         start: Message | None = None
@@ -97,17 +99,3 @@ async def _read_small(receive: Receive, limit: int) -> tuple[bytes, bool]:
             return b"".join(chunks), False
         if size > limit:
             return b"".join(chunks), True
-
-
-def _replay(body: bytes, receive: Receive, more: bool) -> Receive:
-    """A receive that gives ``body`` first, then (if ``more``) the rest of the stream."""
-    sent = False
-
-    async def replay() -> Message:
-        nonlocal sent
-        if not sent:
-            sent = True
-            return {"type": "http.request", "body": body, "more_body": more}
-        return await receive()
-
-    return replay

@@ -26,15 +26,17 @@ def _array(name: str, value: Any, where: str) -> np.ndarray:
     return arr
 
 
-def _check_names(point: Mapping[str, Any], layout: Layout, where: str) -> None:
-    missing = [n for n in layout.names if n not in point]
+def check_names(given: Mapping[str, Any], layout: Layout, subject: str,
+                what: str = "a value") -> None:
+    """Refuse ``given`` unless it names exactly the layout's variables."""
+    missing = [n for n in layout.names if n not in given]
     if missing:
-        raise PointError(f"The point {where} lacks the variable {missing[0]!r}; give a value "
+        raise PointError(f"{subject} lacks the variable {missing[0]!r}; give {what} "
                          f"for each of {', '.join(layout.names)}", variable=missing[0])
-    extra = [n for n in point if n not in layout.names]
+    extra = [n for n in given if n not in layout.names]
     if extra:
         shown = extra[0] if len(extra[0]) <= 64 else extra[0][:64] + "..."
-        raise PointError(f"The point {where} gives {shown!r}, which is not a variable of "
+        raise PointError(f"{subject} gives {shown!r}, which is not a variable of "
                          f"the expression (the variables are {', '.join(layout.names)})",
                          variable=shown)
 
@@ -50,7 +52,7 @@ def _flat(name: str, arr: np.ndarray, shape: Shape, where: str, batch: int | Non
 
 def from_point(point: Mapping[str, Any], layout: Layout, where: str = "in 'at'") -> np.ndarray:
     """One point as flat coordinates (n,)."""
-    _check_names(point, layout, where)
+    check_names(point, layout, f"The point {where}")
     parts = [_flat(name, _array(name, point[name], where), shape, where, None)
              for name, shape in zip(layout.names, layout.shapes, strict=True)]
     return np.concatenate(parts) if parts else np.zeros(0)
@@ -63,7 +65,7 @@ def from_points(
 ) -> np.ndarray:
     """A batch as flat coordinates (N, n), from the list form or the column-wise form."""
     if isinstance(points, Mapping):
-        _check_names(points, layout, "in 'points'")
+        check_names(points, layout, "The point in 'points'")
         counts = {name: len(points[name]) for name in layout.names}
         count = next(iter(counts.values()), 0)
         if any(c != count for c in counts.values()):
