@@ -81,9 +81,9 @@ class Program:
         def f(z: Any) -> Any:
             evaluator = Evaluator(self.layout.unflatten(z))
             if self.stacked:
-                out = jnp.stack([jnp.broadcast_to(evaluator.eval(e), ()) for e in self.exprs])
+                out = jnp.stack([jnp.broadcast_to(evaluator.walk(e), ()) for e in self.exprs])
             else:
-                out = jnp.broadcast_to(evaluator.eval(self.exprs[0]), self.out_shape)
+                out = jnp.broadcast_to(evaluator.walk(self.exprs[0]), self.out_shape)
             return out.astype(jnp.float64)
 
         return f

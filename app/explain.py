@@ -91,7 +91,7 @@ def inputs(node: Any) -> tuple[Any, ...]:
 
 def _values(program: Program, nodes: list[Any], z: Any) -> list[np.ndarray]:
     evaluator = Evaluator(program.layout.unflatten(z))
-    return [np.asarray(evaluator.eval(node)) for node in nodes]
+    return [np.asarray(evaluator.walk(node)) for node in nodes]
 
 
 def _adjoints(program: Program, nodes: list[Any], values: list[np.ndarray],
@@ -103,7 +103,7 @@ def _adjoints(program: Program, nodes: list[Any], values: list[np.ndarray],
     def f(z: Any, nudges: list[Any]) -> Any:
         env = program.layout.unflatten(z)
         by_node = {nodes[i]: d for i, d in zip(nudged, nudges, strict=True)}
-        return jnp.sum(Evaluator(env, by_node).eval(root))
+        return jnp.sum(Evaluator(env, by_node).walk(root))
 
     zeros = [jnp.zeros(values[i].shape, dtype=jnp.float64) for i in nudged]
     dz, dnudges = jax.grad(f, argnums=(0, 1))(z, zeros)

@@ -47,11 +47,11 @@ def interpret(program: Program, kinds: tuple[str, ...], points: np.ndarray,
         evaluator = JetEvaluator(variables(layout.names, layout.shapes, z, variable_symbol),
                                  n, order)
         if program.stacked:
-            parts = [outputs(evaluator.eval(e), batch, 1, n, kinds) for e in program.exprs]
+            parts = [outputs(evaluator.walk(e), batch, 1, n, kinds) for e in program.exprs]
             result = {k: np.concatenate([p[k] for p in parts], axis=1) for k in kinds}
         else:
             size = program.out_shape[0] if program.vector_valued else 1
-            result = outputs(evaluator.eval(program.exprs[0]), batch, size, n, kinds)
+            result = outputs(evaluator.walk(program.exprs[0]), batch, size, n, kinds)
     if not program.vector_valued:
         result = {k: v[:, 0] for k, v in result.items()}
     if not batched:

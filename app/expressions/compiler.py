@@ -180,7 +180,7 @@ class Evaluator(Walker[Array]):
         taken: list[Array] = []
         earlier = jnp.asarray(False)
         for _, cond in node.args:
-            c = self.eval(cond)
+            c = self.walk(cond)
             taken.append(jnp.logical_and(c, jnp.logical_not(earlier)))
             earlier = jnp.logical_or(earlier, c)
         result: Array = jnp.asarray(jnp.nan)
@@ -191,7 +191,7 @@ class Evaluator(Walker[Array]):
             if self.nudges:
                 inside = set(sympy.preorder_traversal(expr))
                 nudges = {n: gate(d) for n, d in self.nudges.items() if n in inside}
-            value = type(self)(env, nudges).eval(expr)
+            value = type(self)(env, nudges).walk(expr)
             result = jnp.where(mask, value, result)
         return result
 
@@ -211,4 +211,4 @@ class _Gate:
 
 def evaluate_constant(expr: sympy.Basic) -> float:
     """A constant expression in float64, by the same table as compiled code."""
-    return float(Evaluator({}).eval(expr))
+    return float(Evaluator({}).walk(expr))

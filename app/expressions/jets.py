@@ -291,12 +291,12 @@ class JetEvaluator(Walker[Any]):
         taken: list[Arr] = []
         earlier: Arr = np.asarray([[False]])
         for _, cond in node.args:
-            c = self.eval(cond)
+            c = self.walk(cond)
             taken.append(np.logical_and(c, np.logical_not(earlier)))
             earlier = np.logical_or(earlier, c)
         result = _constant(math.nan)
         for (expr, _), mask in reversed(list(zip(node.args, taken, strict=True))):
-            result = self.rules.select(mask, self.eval(expr), result)
+            result = self.rules.select(mask, self.walk(expr), result)
         return result
 
     # --- vector operations ------------------------------------------------------------

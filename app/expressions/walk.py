@@ -45,7 +45,7 @@ class Walker(Generic[T]):
     def __init__(self) -> None:
         self.memo: dict[sympy.Basic, T] = {}
 
-    def eval(self, root: sympy.Basic) -> T:
+    def walk(self, root: sympy.Basic) -> T:
         """The value of ``root``, each distinct node computed once."""
         stack: list[tuple[sympy.Basic, bool]] = [(root, False)]
         memo = self.memo

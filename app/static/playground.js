@@ -25,7 +25,7 @@ function tokenize(text) {
   while (at < text.length) {
     if (/^\s*$/.test(text.slice(at))) break;
     TOKEN.lastIndex = at;
-    const m = TOKEN.exec(text);
+    const m = text.match(TOKEN); // sticky: matches at TOKEN.lastIndex only
     if (!m) throw new ParseError(`unexpected character '${text[at]}'`, at + text.slice(at).search(/\S/));
     const pos = m.index + m[0].search(/\S/);
     if (m[1]) tokens.push({ kind: "num", text: m[1], pos });
@@ -153,7 +153,7 @@ function nameML(name) {
 }
 
 function numberML(text) {
-  const m = /^([\d.]+)[eE]([+-]?\d+)$/.exec(text);
+  const m = text.match(/^([\d.]+)[eE]([+-]?\d+)$/);
   if (!m) return `<mn>${text}</mn>`;
   const exp = Number(m[2]);
   const power = `<msup><mn>10</mn>${exp < 0 ? mrow(mo("−"), `<mn>${-exp}</mn>`) : `<mn>${exp}</mn>`}</msup>`;
@@ -274,7 +274,7 @@ function fmt(v) {
 
 function numML(v) {
   const s = fmt(v);
-  const m = /^(-?[\d.]+)e([+-]\d+)$/.exec(s);
+  const m = s.match(/^(-?[\d.]+)e([+-]\d+)$/);
   const neg = (t) => (t.startsWith("-") ? mrow(mo("−"), `<mn>${t.slice(1)}</mn>`) : `<mn>${t}</mn>`);
   if (!m) return s === "NaN" ? "<mi>NaN</mi>" : neg(s);
   return mrow(neg(m[1]), mo("×"), `<msup><mn>10</mn>${neg(String(Number(m[2])))}</msup>`);
