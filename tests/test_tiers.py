@@ -7,9 +7,11 @@ they are checked against each other, and the hand-over between them.
 from __future__ import annotations
 
 import asyncio
+import re
 from typing import Any
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -74,3 +76,33 @@ def test_big_problems_skip_the_first_tier() -> None:
     out = run_async(differentiator.run(request(**body)))
     assert differentiator.cache.misses == 1
     assert out["value"] == 300.0
+
+
+KINKS = ["sqrt(x)", "abs(x)", "log(x)", "x^0.5", "1/x", "x^1.5", "cbrt(x)", "relu(x)",
+         "max(x, 0)", "max(x, x)", "sign(x)*x", "norm(v)", "max(v)", "min(v)", "sqrt(x)*0",
+         "x^0", "0^x", "x^x", "2^x", "atan2(x, x)", "log(x^2)", "exp(1000*x)", "prod(v)",
+         "heaviside(x)", "floor(x)", "where(x > 0, log(x), 0)", "acosh(x)", "asin(x)",
+         "acos(x)", "x/x", "erf(x)", "softplus(x)", "sigmoid(x)", "tan(x)", "log1p(x)",
+         "expm1(x)", "mean(v)", "dot(v, v)", "v[0]*v[1]", "sum(v^2)^0.5"]
+
+
+@pytest.mark.parametrize("point", [0.0, 1.0, -1.0])
+@pytest.mark.parametrize("expression", KINKS)
+def test_tiers_agree_at_kinks_and_edges(xla_differentiator: Differentiator,
+                                        jets_differentiator: Differentiator,
+                                        event_loop_thread: asyncio.AbstractEventLoop,
+                                        expression: str, point: float) -> None:
+    """Where JAX has a convention (abs'(0) = 1, d/db 0^b = 0, ...) the jets follow it; the
+    non-finite results are the same too. (At poles, such as gamma(0) or atanh(1), both
+    report non-finite numbers, possibly of different kinds: those are not listed here.)"""
+    vector = re.search(r"\bv\b", expression) is not None
+    body = {"expression": expression, "at": {"v": [point, point]} if vector else {"x": point}}
+
+    def run(d: Differentiator) -> dict[str, Any]:
+        future = asyncio.run_coroutine_threadsafe(d.run(request(**body)), event_loop_thread)
+        return future.result()
+
+    xla, jets = run(xla_differentiator), run(jets_differentiator)
+    for field in ("value", "gradient", "hessian"):
+        np.testing.assert_allclose(jets[field], xla[field], rtol=1e-12, atol=0)
+    assert jets.get("nonfinite") == xla.get("nonfinite")

@@ -268,7 +268,7 @@ class JetEvaluator(Walker[Any]):
             return self.rules.chain(a, a.v**p, p * a.v ** (p - 1),
                                     lambda: p * (p - 1) * a.v ** (p - 2))
         f = a.v**b.v
-        log_a = np.log(a.v)
+        log_a = np.log(np.where(a.v == 0, 1.0, a.v))  # JAX: d/db 0^b = 0, not 0 * log 0
         return self.rules.binary(
             a, b, f, b.v * a.v ** (b.v - 1), f * log_a,
             lambda: (b.v * (b.v - 1) * a.v ** (b.v - 2), a.v ** (b.v - 1) * (1 + b.v * log_a),
