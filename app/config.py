@@ -32,8 +32,11 @@ class Limits(BaseSettings):
 
 
 def _default_workers() -> int:
-    # One core stays with the server, so that compiles never starve warm requests.
-    return max(1, (os.cpu_count() or 2) - 1)
+    # One core stays with the server, so that compiles never starve warm requests. At most
+    # 4: each worker holds JAX (~0.3 GiB), and in a container the visible cores can be the
+    # host's, not the pod's share.
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, min(4, (cores or 2) - 1))
 
 
 class Settings(Limits):

@@ -29,8 +29,7 @@ async def explanations(run: Runner, spec: CompileSpec, limits: Limits,
         try:
             body["symbolic"] = await run(symbolic_task, spec, limits, kinds)
         except TooComplex as error:
-            body["symbolic"] = {"skipped": "SymPy did not finish within the budget of "
-                                f"{error.extra.get('limit_value')} s (compile_timeout_seconds)"}
+            body["symbolic"] = {"skipped": f"SymPy could not finish: {error.detail}"}
     if "explain" in derivatives:
         body.update(await run(explain_task, spec, limits, point))
         body["nonfinite"] = _graph_nonfinite(body["graph"]["nodes"])
