@@ -17,7 +17,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 from starlette.concurrency import run_in_threadpool
@@ -45,6 +45,9 @@ from schemas.differentiate import DifferentiateRequest
 MAX_NONFINITE_LISTED = 1000
 #: Requests whose points x (1 + n)^2 is at most this run on the event loop (~50 us).
 INLINE_WORK = 4096
+#: Batches of more points than this are converted and assembled in a thread.
+BIG_BATCH = 4096
+T = TypeVar("T")
 logger = logging.getLogger("nabla")
 
 
@@ -145,7 +148,8 @@ class Differentiator:
             points, dims = grid_points(request.grid, signature.layout)
         else:
             assert request.points is not None
-            points = from_points(request.points, signature.layout, self.settings.max_points)
+            points = await _off_loop(spec.count > BIG_BATCH, from_points, request.points,
+                                     signature.layout, self.settings.max_points)
         vectors = product_vectors(request.tangent, request.cotangent, spec.kinds,
                                   signature.layout.n, signature.out_shape)
         if program is not None:
@@ -155,7 +159,8 @@ class Differentiator:
         else:
             assert entry is not None
             results = await self._evaluate(entry, points, spec, vectors)
-        body = assemble(signature, results if dims is None else grid_results(results, dims))
+        body = await _off_loop(spec.count > BIG_BATCH, assemble, signature,
+                               results if dims is None else grid_results(results, dims))
         if "symbolic" in request.derivatives or "explain" in request.derivatives:
             extra = await explanations(self.task, spec, self.settings, request.derivatives,
                                        points)
@@ -258,6 +263,11 @@ class Differentiator:
         executable = await run_in_threadpool(load, compiled)
         record_compile({**dict(compiled.seconds), "load": time.perf_counter() - started})
         return Entry(compiled.signature, executable)
+
+
+async def _off_loop(big: bool, func: Callable[..., T], *args: Any) -> T:
+    """``func(*args)``: in a thread when the work is big, so the event loop keeps serving."""
+    return await run_in_threadpool(func, *args) if big else func(*args)
 
 
 def _value_shape(value: Any) -> tuple[int, ...]:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
+import numpy as np
 from fastapi import APIRouter, Depends, Request
+from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from app.service import Differentiator
@@ -50,6 +52,20 @@ async def differentiate(request: Request) -> Response:
 
     The body is JSON, or MessagePack with ``Content-Type: application/msgpack``; send
     ``Accept: application/msgpack`` for a MessagePack answer (big batches)."""
-    body = decode_request(await request.body(), request.headers.get("content-type"))
+    raw = await request.body()
+    big = len(raw) > BIG_BODY  # decoding and encoding megabytes: off the event loop
+    content_type, accept = request.headers.get("content-type"), request.headers.get("accept")
+    body = (await run_in_threadpool(decode_request, raw, content_type) if big
+            else decode_request(raw, content_type))
     result = await (await get_differentiator(request)).run(body)
-    return encode_response(result, wants_msgpack(request.headers.get("accept")))
+    if big or _result_size(result) > BIG_RESULT:
+        return await run_in_threadpool(encode_response, result, wants_msgpack(accept))
+    return encode_response(result, wants_msgpack(accept))
+
+
+BIG_BODY = 256 * 1024
+BIG_RESULT = 100_000  # numbers
+
+
+def _result_size(result: dict[str, Any]) -> int:
+    return sum(v.size for v in result.values() if isinstance(v, np.ndarray))
