@@ -11,11 +11,6 @@ from app.derivatives import Layout, Shape
 from app.errors import LimitError, PointError, ShapeError
 
 
-def infer_shape(value: Any) -> Shape:
-    """The shape a variable gets from the value given for it at a point."""
-    return tuple(np.shape(value))
-
-
 def _array(name: str, value: Any, where: str) -> np.ndarray:
     try:
         arr = np.asarray(value, dtype=np.float64)
