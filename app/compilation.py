@@ -65,6 +65,11 @@ class Signature:
     def vector_valued(self) -> bool:
         return self.out_shape != ()
 
+    @classmethod
+    def of(cls, program: Program) -> Signature:
+        """The signature of a built program."""
+        return cls(program.layout, program.out_shape, program.stacked)
+
 
 @dataclass(frozen=True)
 class Compiled:
@@ -85,7 +90,7 @@ def compile_spec(spec: CompileSpec, limits: Limits) -> Compiled:
     built = time.perf_counter()
     executable = compile_executable(program, spec.kinds, spec.batch)
     payload = pickle.dumps(serialize_executable.serialize(executable))
-    signature = Signature(program.layout, program.out_shape, program.stacked)
+    signature = Signature.of(program)
     seconds = (("parse", built - started), ("compile", time.perf_counter() - built))
     return Compiled(signature, payload, seconds)
 

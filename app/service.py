@@ -103,7 +103,8 @@ class Differentiator:
     pool: CompilePool | None = field(init=False, default=None)
     parse_pool: CompilePool | None = field(init=False, default=None)
     _inflight: dict[CompileSpec, asyncio.Future[Entry]] = field(default_factory=dict)
-    _programs: dict[CompileSpec, Program] = field(default_factory=dict)  # first tier's
+    # First tier: each program with its node count (0: a node has no jet rule).
+    _programs: dict[CompileSpec, tuple[Program, int]] = field(default_factory=dict)
     _uncompilable: dict[CompileSpec, str] = field(default_factory=dict)
     _background: set[asyncio.Task[None]] = field(default_factory=set)
 
@@ -137,8 +138,11 @@ class Differentiator:
         program = None if entry is not None else await self.first_tier(spec)
         if entry is None and program is None:
             entry = await self.entry(spec)
-        signature = entry.signature if entry is not None else Signature(
-            program.layout, program.out_shape, program.stacked)  # type: ignore[union-attr]
+        if entry is not None:
+            signature = entry.signature
+        else:
+            assert program is not None
+            signature = Signature.of(program)
         check_output(signature.layout.n, signature.out_shape, spec.kinds, spec.count,
                      self.settings)
         dims = None
@@ -185,17 +189,17 @@ class Differentiator:
             return None
         if not interpretable(sum(map(len, spec.texts)), 0, 1, spec.count, spec.kinds):
             return None
-        program = self._programs.get(key)
-        if program is None:
+        known = self._programs.get(key)
+        if known is None:
             if self.parse_pool is None:
                 program = await run_in_threadpool(build_program, spec, self.settings)
             else:  # untrusted text is parsed in a worker, with a budget
                 program = await self.parse_pool.call(build_program, spec, self.parse_pool.limits)
-            self._programs[key] = program
+            known = self._programs[key] = (program, program_interpretable(program))
             while len(self._programs) > self.settings.compile_cache_size:
                 self._programs.pop(next(iter(self._programs)))
+        program, nodes = known
         size = program.out_shape[0] if program.vector_valued else 1
-        nodes = program_interpretable(program)
         if not nodes or not interpretable(0, program.layout.n, size * nodes, spec.count,
                                           spec.kinds):
             return None
