@@ -47,10 +47,15 @@ class Layout:
 
     def coordinates(self) -> list[str]:
         """Coordinate names: ``y`` for a scalar, ``x[0]``, ``x[1]``, ... for a vector."""
+        return list(self._coordinates)
+
+    @cached_property
+    def _coordinates(self) -> tuple[str, ...]:
+        # Made once per layout: a vector of 100,000 would cost 100,000 strings per request.
         out: list[str] = []
         for name, shape in zip(self.names, self.shapes, strict=True):
             out += [name] if shape == () else [f"{name}[{i}]" for i in range(shape[0])]
-        return out
+        return tuple(out)
 
     def unflatten(self, z: Any) -> dict[sympy.Symbol, Any]:
         """Variables from the flat coordinate vector ``z``."""
