@@ -7,12 +7,13 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from app import __version__, observability, openapi, problems
+from app import __version__
+from app.api import observability, openapi, problems
+from app.api.limits import BodySizeLimit, ConcurrencyLimit
+from app.api.memo import ResponseMemo
+from app.api.routes import differentiate, docs, health, pages, plot
 from app.config import Settings, get_settings
-from app.limits import BodySizeLimit, ConcurrencyLimit
-from app.memo import ResponseMemo
-from app.routes import differentiate, docs, health, pages, plot
-from app.service import Differentiator
+from app.service.pipeline import Differentiator
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -35,7 +36,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         summary="Values, gradients, Jacobians and Hessians of mathematical expressions",
         description="Send an expression and the points where you want it; get back its "
         "value, gradient (or Jacobian) and Hessian, computed by JAX in float64.",
-        docs_url=None,  # app/routes/docs.py serves /docs and /redoc without a CDN
+        docs_url=None,  # app/api/routes/docs.py serves /docs and /redoc without a CDN
         redoc_url=None,
     )
     app.state.settings = settings

@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from app.config import Settings
-from app.service import Differentiator
+from app.service.pipeline import Differentiator
 from schemas.differentiate import DifferentiateRequest
 
 ROOT = Path(__file__).resolve().parent.parent

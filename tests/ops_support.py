@@ -50,10 +50,10 @@ class Server:
 
 def start_server(argv: Sequence[str] | None = None, *, log: Path,
                  env: Mapping[str, str] | None = None, cwd: Path = ROOT) -> Server:
-    """Run ``argv`` (default ``python -m app.cli serve``) with NABLA_HOST/NABLA_PORT set to a
+    """Run ``argv`` (default ``python -m app.client.cli serve``) with NABLA_HOST/NABLA_PORT set to a
     free loopback port; return once ``/readyz`` answers 200 (workers warm)."""
     port = free_port()
-    command = list(argv or [sys.executable, "-m", "app.cli", "serve"])
+    command = list(argv or [sys.executable, "-m", "app.client.cli", "serve"])
     environment = {**os.environ, **(env or {}), "NABLA_HOST": "127.0.0.1",
                    "NABLA_PORT": str(port)}
     with log.open("wb") as sink:

@@ -7,8 +7,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from app.cli import build_request, main
 from app.client import NablaAPIError, NablaClient
+from app.client.cli import build_request, main
 from tests.ops_support import Server, start_server
 
 pytestmark = pytest.mark.slow

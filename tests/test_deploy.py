@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from app.config import Settings
-from app.serve import ServerSettings
+from app.ops.serve import ServerSettings
 from tests import dockerfile
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -12,9 +12,9 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from app.compilation import CompileSpec, build_program
 from app.config import Limits
-from app.derivatives import Program
+from app.engine.compilation import CompileSpec, build_program
+from app.engine.xla import Program
 from app.errors import InputError
 
 LIMITS = Limits()

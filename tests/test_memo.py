@@ -7,7 +7,7 @@ from typing import Any
 import httpx
 import pytest
 
-from app.memo import ResponseMemo
+from app.api.memo import ResponseMemo
 from tests.conftest import run_async
 
 

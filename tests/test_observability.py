@@ -13,8 +13,8 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from app.config import Settings
-from app.logs import JSONFormatter
 from app.main import create_app
+from app.ops.logs import JSONFormatter
 from tests.conftest import run_async
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]

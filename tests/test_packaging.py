@@ -87,7 +87,7 @@ def server(install: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory
 def test_wheel_holds_the_package_data(install: tuple[Path, Path]) -> None:
     wheel, _ = install
     names = set(zipfile.ZipFile(wheel).namelist())
-    assert "app/expressions/grammar.lark" in names
+    assert "app/language/grammar.lark" in names
     assert "app/main.py" in names
     assert "schemas/differentiate.py" in names
     static = ROOT / "app" / "static"
@@ -96,7 +96,7 @@ def test_wheel_holds_the_package_data(install: tuple[Path, Path]) -> None:
                     and "__pycache__" not in p.parts}
         assert expected <= names
     (entry_points,) = [n for n in names if n.endswith(".dist-info/entry_points.txt")]
-    assert "nabla = app.cli:main" in zipfile.ZipFile(wheel).read(entry_points).decode()
+    assert "nabla = app.client.cli:main" in zipfile.ZipFile(wheel).read(entry_points).decode()
 
 
 def test_installed_package_is_not_the_source_tree(install: tuple[Path, Path],

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import sympy
 
-from app.expressions import functions as F
-from app.printing import Unprintable, to_text
+from app.language import functions as F
+from app.language.printing import Unprintable, to_text
 
 pytestmark = pytest.mark.slow
 

@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from app.config import Settings
-from app.service import Differentiator
+from app.service.pipeline import Differentiator
 from schemas.differentiate import DifferentiateRequest
 from tests.conftest import run_async
 from tests.test_numerics import NAMES, Pair, expressions

@@ -1,0 +1,121 @@
+"""Per-request operations: a request id, one JSON access-log line, and the request metrics.
+
+``install`` wires it into an application: logging, the metrics registry, this middleware
+(outermost, so refusals such as 413 are counted too) and the ``/metrics`` route.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import re
+import secrets
+import time
+from typing import Any
+
+from fastapi import FastAPI
+from starlette.datastructures import MutableHeaders
+from starlette.routing import Match
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.api.routes import metrics as metrics_route
+from app.config import Settings
+from app.ops import logs
+from app.ops.metrics import CacheStats, Metrics
+
+REQUEST_ID_HEADER = "X-Request-ID"
+# Ids from upstream proxies are kept when they look like ids; anything else is replaced,
+# so a header cannot inject text into the logs.
+_VALID_REQUEST_ID = re.compile(r"[A-Za-z0-9._:/+=-]{1,128}")
+UNMATCHED_ROUTE = "<unmatched>"
+# New ids: a random prefix per process and a counter (unique without a syscall per request).
+_ID_PREFIX = secrets.token_hex(12)
+_ID_COUNTER = itertools.count(1)
+access_log = logging.getLogger("nabla.access")
+
+
+def request_id_of(scope: Scope) -> str:
+    """The request's ``X-Request-ID`` if it is a plausible id, else a new random one."""
+    for name, value in scope.get("headers", []):
+        if name == b"x-request-id":
+            text = bytes(value).decode("latin-1")
+            if _VALID_REQUEST_ID.fullmatch(text):
+                return text
+    return f"{_ID_PREFIX}{next(_ID_COUNTER):08x}"
+
+
+def route_template(scope: Scope) -> str:
+    """The path template of the route that served ``scope`` (``/v1/differentiate``).
+
+    Call it after the app has run: FastAPI records the matched route in the scope. Other
+    routes (the docs pages, mounts) are matched here. Requests refused before routing
+    (413) and unknown paths are ``<unmatched>``: labels never hold raw paths, so clients
+    cannot grow the metrics without bound.
+    """
+    served_by = getattr(scope.get("route"), "path", None)
+    if isinstance(served_by, str):
+        return served_by
+    partial = None
+    for candidate in getattr(scope.get("app"), "routes", ()):
+        path = getattr(candidate, "path", None)
+        if not isinstance(path, str):
+            continue
+        match, _ = candidate.matches(scope)
+        if match == Match.FULL:
+            return path
+        if match == Match.PARTIAL and partial is None:
+            partial = path
+    return partial or UNMATCHED_ROUTE
+
+
+class RequestObservability:
+    """ASGI middleware: request id in and out, metrics and one log line per request."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = request_id_of(scope)
+        # Not reset afterwards: the server runs each request in its own task, and the outer
+        # error handler's log line should still carry the id.
+        logs.REQUEST_ID.set(request_id)
+        method = scope["method"]
+        status = 500
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                MutableHeaders(scope=message).append(REQUEST_ID_HEADER, request_id)
+            await send(message)
+
+        in_progress = self.metrics.in_progress.labels(method)
+        in_progress.inc()
+        start = time.perf_counter()
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            seconds = time.perf_counter() - start
+            in_progress.dec()
+            route = route_template(scope)
+            self.metrics.observe(method, route, status, seconds)
+            access_log.info("request", extra={"fields": _access_fields(
+                scope, request_id, method, route, status, seconds)})
+
+
+def _access_fields(scope: Scope, request_id: str, method: str, route: str, status: int,
+                   seconds: float) -> dict[str, Any]:
+    return {"request_id": request_id, "method": method, "route": route,
+            "path": scope.get("path", ""), "status": status, "duration_s": round(seconds, 6)}
+
+
+def install(app: FastAPI, settings: Settings, cache: CacheStats) -> None:
+    """Logs, metrics, the request middleware and ``/metrics`` for ``app``."""
+    logs.configure(settings.log_level, settings.log_format)
+    app.state.metrics = Metrics(cache)
+    app.add_middleware(RequestObservability, metrics=app.state.metrics)
+    app.include_router(metrics_route.router)

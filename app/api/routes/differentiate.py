@@ -1,0 +1,71 @@
+"""POST /v1/differentiate: parse -> compile -> differentiate -> response."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import numpy as np
+from fastapi import APIRouter, Depends, Request
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response
+
+from app.api.transport import MSGPACK, decode_request, encode_response, wants_msgpack
+from app.service.pipeline import Differentiator
+from schemas.differentiate import (
+    DIFFERENTIATE_EXAMPLES,
+    DifferentiateResponse,
+)
+from schemas.problem import PROBLEM_RESPONSES, Problem
+
+
+def request_body_openapi() -> dict[str, Any]:
+    """The documented request body: the model's schema, as JSON or MessagePack."""
+    schema = {"$ref": "#/components/schemas/DifferentiateRequest"}
+    return {"required": True, "content": {
+        "application/json": {"schema": schema, "examples": DIFFERENTIATE_EXAMPLES},
+        MSGPACK: {"schema": schema}}}
+
+router = APIRouter(prefix="/v1", tags=["derivatives"])
+
+
+async def get_differentiator(request: Request) -> Differentiator:
+    """The process's differentiator, made by ``create_app`` (async: no thread hop)."""
+    differentiator: Differentiator = request.app.state.differentiator
+    return differentiator
+
+
+DifferentiatorDep = Annotated[Differentiator, Depends(get_differentiator)]
+
+
+@router.post(
+    "/differentiate",
+    response_model=DifferentiateResponse,
+    response_model_exclude_none=True,
+    responses={**PROBLEM_RESPONSES, 200: {"content": {MSGPACK: {}}},
+               415: {"model": Problem, "description": "Content-Type not JSON or MessagePack",
+                     "content": {"application/problem+json": {}}}},
+    summary="Values, gradient or Jacobian, and Hessian of an expression",
+    openapi_extra={"requestBody": request_body_openapi()},
+)
+async def differentiate(request: Request) -> Response:
+    """Differentiate ``expression`` at one point (``at``), a batch (``points``) or a grid.
+
+    The body is JSON, or MessagePack with ``Content-Type: application/msgpack``; send
+    ``Accept: application/msgpack`` for a MessagePack answer (big batches)."""
+    raw = await request.body()
+    big = len(raw) > BIG_BODY  # decoding and encoding megabytes: off the event loop
+    content_type, accept = request.headers.get("content-type"), request.headers.get("accept")
+    body = (await run_in_threadpool(decode_request, raw, content_type) if big
+            else decode_request(raw, content_type))
+    result = await (await get_differentiator(request)).run(body)
+    if big or _result_size(result) > BIG_RESULT:
+        return await run_in_threadpool(encode_response, result, wants_msgpack(accept))
+    return encode_response(result, wants_msgpack(accept))
+
+
+BIG_BODY = 256 * 1024
+BIG_RESULT = 100_000  # numbers
+
+
+def _result_size(result: dict[str, Any]) -> int:
+    return sum(v.size for v in result.values() if isinstance(v, np.ndarray))

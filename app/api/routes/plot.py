@@ -1,0 +1,38 @@
+"""GET /v1/plot: an SVG of f and its derivatives over a range."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from starlette.responses import Response
+
+from app.api.routes.differentiate import DifferentiatorDep
+from app.service.plot import plot_svg
+from schemas.problem import PROBLEM_RESPONSES
+
+router = APIRouter(prefix="/v1", tags=["derivatives"])
+Bound = Annotated[float, Query(allow_inf_nan=False, description="an end of the x range")]
+
+
+@router.get(
+    "/plot",
+    response_class=Response,
+    responses={200: {"content": {"image/svg+xml": {}}, "description": "an SVG image"},
+               **PROBLEM_RESPONSES},
+    summary="Plot f and its derivatives (computed by JAX) as SVG",
+)
+async def plot(
+    expression: Annotated[str, Query(min_length=1, description="f, of one variable",
+                                     examples=["sin(x)"])],
+    start: Bound,
+    stop: Bound,
+    differentiator: DifferentiatorDep,
+    num: Annotated[int, Query(ge=2, le=5000, description="points on the curve")] = 200,
+    variable: Annotated[str | None, Query(description="the x axis; default: the "
+                                          "expression's one free name")] = None,
+    order: Annotated[int, Query(ge=1, le=2, description="1: f and f'; 2: f'' too")] = 1,
+) -> Response:
+    """f and f' (and f'' with order=2) of ``expression`` from ``start`` to ``stop``."""
+    svg = await plot_svg(differentiator, expression, start, stop, num, variable, order)
+    return Response(svg, media_type="image/svg+xml")

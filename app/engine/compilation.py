@@ -1,0 +1,191 @@
+"""Cold work, from expression text to a serialized XLA executable, as one pure function.
+
+``compile_spec`` parses, resolves the variables, builds the SymPy trees, checks the output
+limits and compiles; it returns plain data (a ``Compiled`` with the executable's bytes, or
+a problem document), so it can run in a worker process with a budget (``app.engine.workers``),
+and the server never traces or compiles on its own threads.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import pickle
+import re
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
+
+from app.config import Limits
+from app.engine.xla import Layout, Program, Shape, compile_executable, output_sizes
+from app.errors import (
+    ExpressionError,
+    InputError,
+    LimitError,
+    NablaError,
+    ShapeError,
+    TooComplex,
+)
+from app.language.build import CONSTANTS, FUNCTION_NAMES, Builder, free_names
+from app.language.syntax import Syntax, SyntaxLimits, parse
+
+_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
+Shapes = tuple[tuple[str, Shape], ...]
+
+
+@dataclass(frozen=True)
+class CompileSpec:
+    """What to compile: hashable, so it is also the key of the executable cache."""
+
+    texts: tuple[str, ...]
+    stacked: bool
+    declared: Shapes | None  # the request's ``variables``, in order
+    sampled: Shapes  # the shape of each value in the (first) point
+    kinds: tuple[str, ...]
+    batch: int | None  # padded batch size, None for one point
+    count: int  # points in the request (for the output limit)
+
+    @cached_property
+    def key(self) -> CompileSpec:
+        """The spec without ``count``: requests that differ only in it share an executable."""
+        return self if self.count == 0 else dataclasses.replace(self, count=0)
+
+
+@dataclass(frozen=True)
+class Signature:
+    """What the server needs to know of a compiled program."""
+
+    layout: Layout
+    out_shape: Shape
+    stacked: bool
+
+    @property
+    def vector_valued(self) -> bool:
+        return self.out_shape != ()
+
+    @classmethod
+    def of(cls, program: Program) -> Signature:
+        """The signature of a built program."""
+        return cls(program.layout, program.out_shape, program.stacked)
+
+
+@dataclass(frozen=True)
+class Compiled:
+    """A compiled program: its signature and its serialized executable."""
+
+    signature: Signature
+    executable: bytes
+    seconds: tuple[tuple[str, float], ...] = ()  # by phase: parse, compile
+
+
+def compile_spec(spec: CompileSpec, limits: Limits) -> Compiled:
+    """Compile ``spec``, or raise the ``NablaError`` that the request deserves."""
+    from jax.experimental import serialize_executable
+
+    started = time.perf_counter()
+    program = build_program(spec, limits)
+    check_output(program.layout.n, program.out_shape, spec.kinds, spec.count, limits)
+    built = time.perf_counter()
+    executable = compile_executable(program, spec.kinds, spec.batch)
+    payload = pickle.dumps(serialize_executable.serialize(executable))
+    signature = Signature.of(program)
+    seconds = (("parse", built - started), ("compile", time.perf_counter() - built))
+    return Compiled(signature, payload, seconds)
+
+
+def compile_or_problem(spec: CompileSpec, limits: Limits) -> Compiled | dict[str, Any]:
+    """``compile_spec`` for a worker: a request error comes back as its problem document."""
+    try:
+        return compile_spec(spec, limits)
+    except NablaError as error:
+        return error.problem()
+    except MemoryError:
+        return TooComplex.memory().problem()
+
+
+def load(compiled: Compiled) -> Any:
+    """The executable of ``compiled``, loaded into this process's JAX backend."""
+    from jax.experimental import serialize_executable
+
+    parts = pickle.loads(compiled.executable)  # noqa: S301 - bytes from our own worker
+    return serialize_executable.deserialize_and_load(*parts)
+
+
+def build_program(spec: CompileSpec, limits: Limits) -> Program:
+    """Parse the texts, resolve the variables and build the SymPy trees."""
+    if len(spec.texts) > limits.max_expressions:
+        raise LimitError("max_expressions", limits.max_expressions,
+                         f"The number of expressions ({len(spec.texts)})")
+    syntax_limits = SyntaxLimits(limits.max_expression_chars, limits.max_depth,
+                                 limits.max_nodes, limits.max_name_chars)
+    trees = [parse(t, syntax_limits) for t in spec.texts]
+    if sum(t.size for t in trees) > limits.max_nodes:
+        raise LimitError("max_nodes", limits.max_nodes,
+                         "The number of terms in all expressions")
+    layout = resolve_layout(spec.declared, dict(spec.sampled), trees, limits)
+    builder = Builder(dict(zip(layout.names, layout.shapes, strict=True)),
+                      limits.max_exponent, limits.max_literal)
+    terms = [builder.value(t) for t in trees]
+    if spec.stacked:
+        for tree, term in zip(trees, terms, strict=True):
+            if term.shape != ():
+                raise ExpressionError(
+                    "Each expression of a list must be a scalar; one starting at position "
+                    f"{tree.pos} is a vector of length {term.shape[0]}", tree.pos,
+                    code="vector_in_list")
+        out_shape: Shape = (len(terms),)
+    else:
+        out_shape = terms[0].shape
+    return Program(tuple(t.expr for t in terms), layout, out_shape, spec.stacked)
+
+
+def resolve_layout(declared: Shapes | None, sampled: Mapping[str, Shape],
+                   trees: Sequence[Syntax], limits: Limits) -> Layout:
+    """The inputs: declared, or the free names sorted, each shaped like its sampled value."""
+    if declared is not None:
+        for name, _ in declared:
+            check_variable_name(name, limits.max_name_chars)
+        shapes = dict(declared)
+    else:
+        names = sorted({n for t in trees for n in free_names(t)})
+        shapes = {name: sampled.get(name, ()) for name in names}
+    if len(shapes) > limits.max_variables:
+        raise LimitError("max_variables", limits.max_variables,
+                         f"The number of variables ({len(shapes)})")
+    for name, shape in shapes.items():
+        if len(shape) > 1:
+            raise ShapeError(f"The variable {name!r} has shape {list(shape)}; only scalars "
+                             "([]) and vectors ([n]) are supported", variable=name)
+        if shape and shape[0] < 1:
+            raise ShapeError(f"The vector {name!r} has length 0; give it at least one element",
+                             variable=name)
+    layout = Layout(tuple(shapes), tuple(shapes.values()))
+    if layout.n > limits.max_coordinates:
+        raise LimitError("max_coordinates", limits.max_coordinates,
+                         f"The number of coordinates ({layout.n})")
+    return layout
+
+
+def check_variable_name(name: str, max_chars: int = 64) -> None:
+    """Refuse a declared variable name that the language could not refer to."""
+    if len(name) > max_chars:
+        raise LimitError("max_name_chars", max_chars,
+                         f"A variable name ({len(name)} characters)")
+    if not _NAME.fullmatch(name) or name in ("and", "or", "not"):
+        raise InputError(f"{name!r} is not a valid variable name; names are letters, digits "
+                         "and _, starting with a letter", code="bad_variable_name")
+    if name in CONSTANTS or name in FUNCTION_NAMES:
+        raise InputError(f"{name!r} is a constant or function of the language and cannot be "
+                         "a variable; choose another name", code="bad_variable_name")
+
+
+def check_output(n: int, out_shape: Shape, kinds: Sequence[str], count: int,
+                 limits: Limits) -> None:
+    """Refuse a result (Hessian included) larger than ``max_output_entries``."""
+    per_point = sum(math.prod(s) for s in output_sizes(n, out_shape, kinds).values())
+    total = per_point * count
+    if total > limits.max_output_entries:
+        raise LimitError("max_output_entries", limits.max_output_entries,
+                         f"The size of the result ({total} numbers)")

@@ -1,0 +1,59 @@
+"""The first tier for a new expression: forward-mode jets over NumPy (``expressions/jets``).
+
+XLA needs 50 ms to seconds to compile a new expression; the jets answer small problems in
+milliseconds without compiling. ``interpretable`` says when a request is small enough;
+the service answers with ``interpret`` and compiles in the background for the next one.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from app.engine.jets import (
+    JetEvaluator,
+    NotInterpretable,
+    outputs,
+    program_interpretable,
+    variables,
+)
+from app.engine.xla import KINDS, Program
+from app.language.build import variable_symbol
+
+MAX_CHARS = 4_000
+MAX_COORDINATES = 128
+#: Bound on points x outputs x n (x n with the Hessian) x nodes: the jets' work and memory.
+MAX_JET_ENTRIES = 30_000_000
+
+__all__ = ["MAX_CHARS", "NotInterpretable", "interpret", "interpretable", "program_interpretable"]
+
+
+def interpretable(chars: int, n: int, size: int, count: int, kinds: tuple[str, ...]) -> bool:
+    """Whether jets answer cheaply: a short text, few coordinates, a small total of work
+    (``size``: outputs x tree nodes)."""
+    if chars > MAX_CHARS or n > MAX_COORDINATES or not set(kinds) <= set(KINDS):
+        return False
+    per_point = size * (1 + n + (n * n if "hessian" in kinds else 0))
+    return count * per_point <= MAX_JET_ENTRIES
+
+
+def interpret(program: Program, kinds: tuple[str, ...], points: np.ndarray,
+              batched: bool) -> dict[str, np.ndarray]:
+    """Value, gradient, Hessian at a point (n,) or points (N, n), shaped as ``evaluate``'s."""
+    layout = program.layout
+    z = points if batched else points[None, :]
+    batch, n = z.shape[0], layout.n
+    order = 2 if "hessian" in kinds else 1
+    with np.errstate(all="ignore"):
+        evaluator = JetEvaluator(variables(layout.names, layout.shapes, z, variable_symbol),
+                                 n, order)
+        if program.stacked:
+            parts = [outputs(evaluator.walk(e), batch, 1, n, kinds) for e in program.exprs]
+            result = {k: np.concatenate([p[k] for p in parts], axis=1) for k in kinds}
+        else:
+            size = program.out_shape[0] if program.vector_valued else 1
+            result = outputs(evaluator.walk(program.exprs[0]), batch, size, n, kinds)
+    if not program.vector_valued:
+        result = {k: v[:, 0] for k, v in result.items()}
+    if not batched:
+        result = {k: v[0] for k, v in result.items()}
+    return {k: np.array(v, dtype=np.float64) for k, v in result.items()}

@@ -1,0 +1,170 @@
+"""Value, gradient / Jacobian and Hessian from JAX's own transforms: jitted, cached, batched.
+
+A ``Program`` is everything needed to compile: the SymPy trees, the input layout and the
+output shape. ``compile_executable`` traces, lowers and compiles one fused function of
+all requested outputs (``vmap``-ed for a batch) ahead of time, for one input shape; the
+result can be serialized, so this runs in a worker process (``app.engine.workers``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import sympy
+
+from app.engine.evaluator import Evaluator
+from app.language.build import variable_symbol
+
+Shape = tuple[int, ...]
+KINDS = ("value", "gradient", "hessian")
+#: Products with a vector given at run time (an input of the executable, not a constant):
+#: jvp = J·tangent (tangent: n numbers), vjp = cotangentᵀ·J (cotangent: m numbers).
+PRODUCTS = ("jvp", "vjp")
+COMPILED_KINDS = KINDS + PRODUCTS
+
+
+@dataclass(frozen=True)
+class Layout:
+    """The inputs in order, and how they are laid out in the flat coordinate vector."""
+
+    names: tuple[str, ...]
+    shapes: tuple[Shape, ...]
+
+    @cached_property
+    def sizes(self) -> tuple[int, ...]:
+        return tuple(int(np.prod(s, dtype=np.int64)) for s in self.shapes)
+
+    @property
+    def n(self) -> int:
+        """The number of coordinates."""
+        return sum(self.sizes)
+
+    def coordinates(self) -> list[str]:
+        """Coordinate names: ``y`` for a scalar, ``x[0]``, ``x[1]``, ... for a vector."""
+        return list(self._coordinates)
+
+    @cached_property
+    def _coordinates(self) -> tuple[str, ...]:
+        # Made once per layout: a vector of 100,000 would cost 100,000 strings per request.
+        out: list[str] = []
+        for name, shape in zip(self.names, self.shapes, strict=True):
+            out += [name] if shape == () else [f"{name}[{i}]" for i in range(shape[0])]
+        return tuple(out)
+
+    def unflatten(self, z: Any) -> dict[sympy.Symbol, Any]:
+        """Variables from the flat coordinate vector ``z``."""
+        env: dict[sympy.Symbol, Any] = {}
+        offset = 0
+        for name, shape, size in zip(self.names, self.shapes, self.sizes, strict=True):
+            env[variable_symbol(name)] = z[offset:offset + size].reshape(shape)
+            offset += size
+        return env
+
+
+@dataclass(frozen=True)
+class Program:
+    """A function of the flat coordinates: SymPy trees, input layout, output shape."""
+
+    exprs: tuple[Any, ...]
+    layout: Layout
+    out_shape: Shape
+    stacked: bool  # True when f is a list of scalar expressions
+
+    @property
+    def vector_valued(self) -> bool:
+        return self.out_shape != ()
+
+    def function(self) -> Callable[[Any], Any]:
+        """f: flat coordinates (n,) -> output of ``out_shape``, in float64."""
+
+        def f(z: Any) -> Any:
+            evaluator = Evaluator(self.layout.unflatten(z))
+            if self.stacked:
+                out = jnp.stack([jnp.broadcast_to(evaluator.walk(e), ()) for e in self.exprs])
+            else:
+                out = jnp.broadcast_to(evaluator.walk(self.exprs[0]), self.out_shape)
+            return out.astype(jnp.float64)
+
+        return f
+
+
+def output_sizes(n: int, out: Shape, kinds: Sequence[str]) -> dict[str, Shape]:
+    """The shape of each requested output at one point, for n inputs and output shape out."""
+    shapes = {"value": out, "gradient": (*out, n), "hessian": (*out, n, n), "jvp": out,
+              "vjp": (n,)}
+    return {k: shapes[k] for k in kinds}
+
+
+def product_inputs(program: Program, kinds: Sequence[str]) -> list[Shape]:
+    """The shapes of the run-time inputs after the point: a tangent, then a cotangent."""
+    m = program.out_shape[0] if program.vector_valued else 1
+    shapes = {"jvp": (program.layout.n,), "vjp": (m,)}
+    return [shapes[k] for k in PRODUCTS if k in kinds]
+
+
+def fused_function(program: Program, kinds: tuple[str, ...]) -> Callable[..., dict[str, Any]]:
+    """One function of the coordinates (and of the tangent / cotangent of ``jvp`` / ``vjp``)
+    returning every requested output, from JAX's transforms."""
+    f = program.function()
+    n, m = program.layout.n, (program.out_shape[0] if program.vector_valued else 1)
+    first = (jax.jacfwd(f) if n <= m else jax.jacrev(f)) if program.vector_valued else jax.grad(f)
+    transforms = {"value": f, "gradient": first, "hessian": jax.hessian(f)}
+
+    products = [k for k in PRODUCTS if k in kinds]
+
+    def fused(z: Any, *vectors: Any) -> dict[str, Any]:
+        out = {kind: transforms[kind](z) for kind in kinds if kind in transforms}
+        given = dict(zip(products, vectors, strict=True))
+        if "jvp" in given:
+            out["jvp"] = jax.jvp(f, (z,), (given["jvp"],))[1]
+        if "vjp" in given:
+            _, pullback = jax.vjp(f, z)
+            out["vjp"] = pullback(given["vjp"].reshape(program.out_shape))[0]
+        return out
+
+    return fused
+
+
+def compile_executable(program: Program, kinds: tuple[str, ...], batch: int | None) -> Any:
+    """Trace, lower and compile the fused function for one point or a batch of ``batch``."""
+    fused = fused_function(program, kinds)
+    n = program.layout.n
+    vectors = [_spec(s) for s in product_inputs(program, kinds)]
+    if batch is None:
+        return jax.jit(fused).lower(_spec((n,)), *vectors).compile()
+    batched = jax.vmap(fused, in_axes=(0, *(None for _ in vectors)))
+    return jax.jit(batched).lower(_spec((batch, n)), *vectors).compile()
+
+
+def _spec(shape: Shape) -> Any:
+    return jax.ShapeDtypeStruct(shape, jnp.float64)  # type: ignore[no-untyped-call]
+
+
+def bucket(count: int) -> int:
+    """Batch sizes are padded to 2^k or 3·2^(k-1), so few shapes are ever compiled."""
+    size = 1
+    while size < count:
+        size *= 2
+    return size * 3 // 4 if size >= 4 and size * 3 // 4 >= count else size
+
+
+def evaluate(executable: Any, points: np.ndarray, batch: int | None,
+             vectors: Sequence[np.ndarray] = ()) -> dict[str, np.ndarray]:
+    """Run a compiled executable at one point (n,) or a batch (N, n), padded to ``batch``;
+    ``vectors`` are the tangent and cotangent of ``jvp`` and ``vjp``, if asked for."""
+    # NumPy arrays go to the executable as they are: jnp.asarray would cost a dispatch.
+    extra = [np.asarray(v, dtype=np.float64) for v in vectors]
+    if batch is None:
+        return {k: np.asarray(v) for k, v in executable(points, *extra).items()}
+    count = points.shape[0]
+    if batch != count:
+        filler = np.broadcast_to(points[:1], (batch - count, points.shape[1]))
+        points = np.concatenate([points, filler])
+    results = executable(np.ascontiguousarray(points), *extra)
+    return {k: np.asarray(v)[:count] for k, v in results.items()}

@@ -1,0 +1,160 @@
+"""SymPy tree -> text in nabla's own expression language, and -> LaTeX.
+
+Every string printed here parses back (``app.language.syntax``) to an expression with
+the same value: function names are ours (``abs``, ``ceil``, ``lgamma``, ``heaviside``),
+conditions use ``and``/``or``/``not``, ``Piecewise`` is ``piecewise((a, cond), ...)``,
+floats keep all 17 significant digits, and the components of a vector variable, which
+``app.learning.symbolic`` makes into symbols of their own, print as ``x[0]``, ``x[1]``, ...
+A node the language cannot write raises ``Unprintable``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import sympy
+from sympy.codegen.cfunctions import Cbrt, expm1, log1p, log2, log10
+from sympy.printing.latex import LatexPrinter
+from sympy.printing.precedence import precedence
+from sympy.printing.str import StrPrinter
+
+from app.language import functions as F
+
+#: SymPy function type -> its name in the language (the ones named as in SymPy come next).
+_RENAMED: dict[Any, str] = {
+    sympy.Abs: "abs", sympy.ceiling: "ceil", sympy.loggamma: "lgamma", sympy.Min: "min",
+    sympy.Max: "max", sympy.Heaviside: "heaviside", sympy.DiracDelta: "diracdelta",
+    Cbrt: "cbrt", F.cbrt: "cbrt",
+}
+_SAME_NAME: tuple[Any, ...] = (
+    sympy.sin, sympy.cos, sympy.tan, sympy.asin, sympy.acos, sympy.atan, sympy.atan2,
+    sympy.sinh, sympy.cosh, sympy.tanh, sympy.asinh, sympy.acosh, sympy.atanh, sympy.exp,
+    sympy.log, expm1, log1p, log2, log10, sympy.sign, sympy.floor, sympy.erf, sympy.erfc,
+    sympy.gamma, sympy.polygamma, F.sigmoid, F.softplus, F.relu,
+)
+FUNCTION_NAMES: dict[Any, str] = {**{f: f.__name__ for f in _SAME_NAME}, **_RENAMED}
+_FUNCTIONS = tuple(FUNCTION_NAMES)
+_ALLOWED: tuple[type, ...] = (
+    sympy.Symbol, sympy.Integer, sympy.Rational, sympy.Float, sympy.core.numbers.Infinity,
+    sympy.core.numbers.NegativeInfinity, sympy.core.numbers.NaN, sympy.core.numbers.Pi,
+    sympy.core.numbers.Exp1, sympy.core.numbers.EulerGamma, sympy.Add, sympy.Mul, sympy.Pow,
+    sympy.Piecewise, sympy.core.relational.Relational, sympy.And, sympy.Or, sympy.Not,
+    sympy.logic.boolalg.BooleanTrue, sympy.logic.boolalg.BooleanFalse,
+)
+_RELATIONS = {"<": "<", "<=": "<=", ">": ">", ">=": ">=", "==": "==", "!=": "!="}
+
+
+class Unprintable(ValueError):
+    """The tree holds a node that the expression language cannot write."""
+
+
+class NablaPrinter(StrPrinter):  # type: ignore[misc]
+    """Prints a SymPy tree as an expression of nabla's language."""
+
+    def __init__(self, names: Mapping[sympy.Symbol, str] | None = None) -> None:
+        super().__init__({"order": "none"})
+        self.names: dict[Any, str] = dict(names or {})
+
+    def _print(self, expr: Any, **kwargs: Any) -> str:
+        if isinstance(expr, sympy.Basic) and not isinstance(expr, _ALLOWED + _FUNCTIONS):
+            raise Unprintable(f"{type(expr).__name__} has no form in the expression language")
+        text: str = super()._print(expr, **kwargs)
+        return text
+
+    def _print_Symbol(self, expr: sympy.Symbol) -> str:
+        return self.names.get(expr, str(expr.name))
+
+    _print_Dummy = _print_Symbol
+
+    def _print_Function(self, expr: Any) -> str:
+        name = FUNCTION_NAMES.get(type(expr))
+        if name is None:
+            raise Unprintable(f"{type(expr).__name__} has no form in the expression language")
+        return f"{name}({self.stringify(expr.args, ', ')})"
+
+    _print_Heaviside = _print_Function
+    _print_Min = _print_Function
+    _print_Max = _print_Function
+    _print_Abs = _print_Function
+    _print_exp = _print_Function
+
+    def _print_Float(self, expr: sympy.Float) -> str:
+        value = float(expr)
+        if math.isnan(value):
+            return "(0/0)"
+        if math.isinf(value):
+            return "(1/0)" if value > 0 else "(-1/0)"
+        return repr(value)
+
+    def _print_Infinity(self, expr: Any) -> str:
+        return "(1/0)"
+
+    def _print_NegativeInfinity(self, expr: Any) -> str:
+        return "(-1/0)"
+
+    def _print_NaN(self, expr: Any) -> str:
+        return "(0/0)"
+
+    def _print_Exp1(self, expr: Any) -> str:
+        return "e"
+
+    def _print_Pi(self, expr: Any) -> str:
+        return "pi"
+
+    def _print_EulerGamma(self, expr: Any) -> str:
+        return repr(float(expr))
+
+    def _print_BooleanTrue(self, expr: Any) -> str:
+        return "True"
+
+    def _print_BooleanFalse(self, expr: Any) -> str:
+        return "False"
+
+    def _print_Relational(self, expr: Any) -> str:
+        op = _RELATIONS.get(expr.rel_op)
+        if op is None:
+            raise Unprintable(f"the relation {expr.rel_op} has no form in the language")
+        level = precedence(expr)
+        return f"{self.parenthesize(expr.lhs, level)} {op} {self.parenthesize(expr.rhs, level)}"
+
+    def _print_And(self, expr: Any) -> str:
+        return " and ".join(f"({self._print(a)})" for a in expr.args)
+
+    def _print_Or(self, expr: Any) -> str:
+        return " or ".join(f"({self._print(a)})" for a in expr.args)
+
+    def _print_Not(self, expr: Any) -> str:
+        return f"not ({self._print(expr.args[0])})"
+
+    def _print_Piecewise(self, expr: Any) -> str:
+        pieces = ", ".join(f"({self._print(e)}, {self._print(c)})" for e, c in expr.args)
+        return f"piecewise({pieces})"
+
+
+class NablaLatexPrinter(LatexPrinter):  # type: ignore[misc]
+    """LaTeX with vector components as subscripts (``x_{0}``) and our function names."""
+
+    def __init__(self, names: Mapping[sympy.Symbol, str] | None = None) -> None:
+        super().__init__({"symbol_names": dict(names or {})})
+
+    def _print_Function(self, expr: Any, exp: str | None = None) -> str:
+        if isinstance(expr, F.sigmoid | F.softplus | F.relu | F.cbrt):
+            args = ", ".join(self._print(a) for a in expr.args)
+            name = rf"\operatorname{{{type(expr).__name__}}}"
+            name = name if exp is None else f"{name}^{{{exp}}}"
+            return rf"{name}{{\left({args} \right)}}"
+        return str(super()._print_Function(expr, exp))
+
+
+def to_text(expr: Any, names: Mapping[sympy.Symbol, str] | None = None) -> str:
+    """``expr`` written in the expression language; raises ``Unprintable``."""
+    text: str = NablaPrinter(names).doprint(expr)
+    return text
+
+
+def to_latex(expr: Any, names: Mapping[sympy.Symbol, str] | None = None) -> str:
+    """``expr`` in LaTeX."""
+    text: str = NablaLatexPrinter(names).doprint(expr)
+    return text

@@ -1,0 +1,2 @@
+"""The answers that explain rather than compute: symbolic derivatives, the computational
+graph with its cost, and plots."""

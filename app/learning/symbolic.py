@@ -1,0 +1,206 @@
+"""Symbolic derivatives, printed in nabla's own language and in LaTeX.
+
+A vector variable stays one symbol in the tree (``app.language.functions``); here, for
+small vectors only, it is expanded into one symbol per component, every vector operation
+into its components (``dot(x, x)`` -> ``x0*x0 + x1*x1 + ...``), and ``sympy.diff`` works on
+scalars. The results print back as ``x[0]``, ``x[1]``, ..., so each string can be posted
+as an ``expression``. SymPy may be slow: ``symbolic_task`` runs in a worker process with
+the compile budget (``app.engine.workers``), and what is too big is skipped with a reason.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import sympy
+
+from app.config import Limits
+from app.engine.compilation import CompileSpec, build_program
+from app.engine.xla import Layout, Program
+from app.language import functions as F
+from app.language.build import variable_symbol
+from app.language.printing import Unprintable, to_latex, to_text
+
+MAX_COORDINATES = 12  # n: the Hessian has n² strings per output
+MAX_OUTPUTS = 12  # m
+MAX_OPERATIONS = 400  # SymPy operations in f, after vectors are expanded
+MAX_SIMPLIFY_OPERATIONS = 60  # sympy.simplify only below this size
+KINDS = ("value", "gradient", "hessian")
+
+Scalar = Any
+Expanded = Scalar | list[Scalar]  # a scalar tree, or the components of a vector
+
+
+class Skipped(Exception):
+    """Symbolic work is not done for this request; the message says why."""
+
+
+def symbolic_task(spec: CompileSpec, limits: Limits, kinds: tuple[str, ...]) -> dict[str, Any]:
+    """The ``symbolic`` part of a response (or ``{"skipped": reason}``); runs in a worker."""
+    program = build_program(spec, limits)
+    try:
+        return symbolic(program, kinds)
+    except Skipped as reason:
+        return {"skipped": str(reason)}
+
+
+def symbolic(program: Program, kinds: Sequence[str]) -> dict[str, Any]:
+    """Value, first and second derivatives of ``program`` as text and LaTeX."""
+    layout = program.layout
+    if layout.n > MAX_COORDINATES:
+        raise Skipped(f"f has {layout.n} coordinates; symbolic derivatives are written out "
+                      f"only for up to {MAX_COORDINATES}")
+    coords, symbols = _components(layout)
+    outputs = _outputs(program, symbols)
+    if len(outputs) > MAX_OUTPUTS:
+        raise Skipped(f"f has {len(outputs)} outputs; symbolic derivatives are written out "
+                      f"only for up to {MAX_OUTPUTS}")
+    size = sum(sympy.count_ops(f) for f in outputs)
+    if size > MAX_OPERATIONS:
+        raise Skipped(f"f has {size} operations once vectors are expanded; symbolic "
+                      f"derivatives are written out only up to {MAX_OPERATIONS}")
+    trees = _derivatives(outputs, coords, program.vector_valued, kinds)
+    names = {c: n for c, n in zip(coords, layout.coordinates(), strict=True)}
+    latex_names = {c: _latex_name(n) for c, n in names.items()}
+    try:
+        texts = {k: _nested(t, lambda e: to_text(e, names)) for k, t in trees.items()}
+    except Unprintable as error:
+        raise Skipped(f"a derivative cannot be written in the language: {error}") from None
+    latex = {k: _nested(t, lambda e: to_latex(e, latex_names)) for k, t in trees.items()}
+    return {**texts, "latex": latex}
+
+
+def _latex_name(coordinate: str) -> str:
+    name, _, index = coordinate.partition("[")
+    return f"{name}_{{{index[:-1]}}}" if index else name
+
+
+def _components(layout: Layout) -> tuple[list[sympy.Symbol], dict[sympy.Symbol, Expanded]]:
+    """A symbol per coordinate, and each variable's expansion (a symbol or components)."""
+    coords: list[sympy.Symbol] = []
+    symbols: dict[sympy.Symbol, Expanded] = {}
+    for name, shape in zip(layout.names, layout.shapes, strict=True):
+        symbol = variable_symbol(name)
+        if shape == ():
+            coords.append(symbol)
+            symbols[symbol] = symbol
+        else:
+            parts = [sympy.Dummy(f"{name}{i}", real=True) for i in range(shape[0])]
+            coords += parts
+            symbols[symbol] = parts
+    return coords, symbols
+
+
+def _outputs(program: Program, symbols: dict[sympy.Symbol, Expanded]) -> list[Scalar]:
+    expand = _Expander(symbols)
+    if program.stacked:
+        return [expand.scalar(e) for e in program.exprs]
+    result = expand(program.exprs[0])
+    if program.vector_valued:
+        return _as_list(result, program.out_shape[0])
+    return [result]
+
+
+def _derivatives(outputs: list[Scalar], coords: list[sympy.Symbol], vector_valued: bool,
+                 kinds: Sequence[str]) -> dict[str, Any]:
+    wanted = [k for k in KINDS if k in kinds] or list(KINDS)
+    first = [[_tidy(sympy.diff(f, c)) for c in coords] for f in outputs]
+    trees: dict[str, Any] = {}
+    if "value" in wanted:
+        trees["value"] = [_tidy(f) for f in outputs]
+    if "gradient" in wanted:
+        trees["jacobian" if vector_valued else "gradient"] = first
+    if "hessian" in wanted:
+        trees["hessian"] = [[[_tidy(sympy.diff(d, c)) for c in coords] for d in row]
+                            for row in first]
+    if not vector_valued:
+        trees = {k: v[0] for k, v in trees.items()}
+    return trees
+
+
+def _tidy(expr: Any) -> Any:
+    """floor' and ceil' are 0 (as in JAX); then the simpler of expr and simplify(expr)."""
+    expr = expr.replace(
+        lambda e: isinstance(e, sympy.Derivative) and isinstance(e.expr, sympy.floor
+                                                                  | sympy.ceiling),
+        lambda e: sympy.Integer(0))
+    if sympy.count_ops(expr) > MAX_SIMPLIFY_OPERATIONS:
+        return expr
+    simpler = sympy.simplify(expr)
+    try:
+        to_text(simpler)
+    except Unprintable:
+        return expr
+    if simpler.has(sympy.I, sympy.zoo) or sympy.count_ops(simpler) > sympy.count_ops(expr):
+        return expr
+    return simpler
+
+
+def _nested(value: Any, func: Callable[[Any], str]) -> Any:
+    if isinstance(value, list):
+        return [_nested(v, func) for v in value]
+    return func(value)
+
+
+def _as_list(value: Expanded, n: int) -> list[Scalar]:
+    return list(value) if isinstance(value, list) else [value] * n
+
+
+class _Expander:
+    """Rewrites a tree over vector symbols into scalars over component symbols."""
+
+    def __init__(self, symbols: dict[sympy.Symbol, Expanded]) -> None:
+        self.symbols = symbols
+        self.memo: dict[Any, Expanded] = {}
+
+    def scalar(self, expr: Any) -> Scalar:
+        result = self(expr)
+        assert not isinstance(result, list)
+        return result
+
+    def __call__(self, expr: Any) -> Expanded:
+        if expr not in self.memo:
+            self.memo[expr] = self._expand(expr)
+        return self.memo[expr]
+
+    def _expand(self, expr: Any) -> Expanded:
+        if isinstance(expr, sympy.Symbol):
+            return self.symbols.get(expr, expr)
+        if isinstance(expr, F.VectorOp):
+            return self._vector_op(expr)
+        if not expr.args or isinstance(expr, sympy.Number):
+            return expr
+        if isinstance(expr, sympy.Piecewise):
+            pairs = [(self(e), self(c)) for e, c in expr.args]
+            return _elementwise(lambda *a: sympy.Piecewise(*zip(a[::2], a[1::2], strict=True)),
+                                [x for pair in pairs for x in pair])
+        return _elementwise(expr.func, [self(a) for a in expr.args])
+
+    def _vector_op(self, expr: Any) -> Expanded:
+        n = expr.length
+        if isinstance(expr, F.Dot):
+            a, b = _as_list(self(expr.args[0]), n), _as_list(self(expr.args[1]), n)
+            return sympy.Add(*(x * y for x, y in zip(a, b, strict=True)))
+        parts = _as_list(self(expr.args[0]), n)
+        if isinstance(expr, F.Index):
+            return parts[int(expr.args[1])]
+        if isinstance(expr, F.Slice):
+            start, stop, step = (int(a) for a in expr.args[1:4])
+            return parts[slice(start, None if stop < 0 else stop, step)]
+        reduce: dict[type, Callable[[list[Scalar]], Scalar]] = {
+            F.VecSum: lambda p: sympy.Add(*p), F.VecProd: lambda p: sympy.Mul(*p),
+            F.VecMean: lambda p: sympy.Add(*p) / len(p),
+            F.VecNorm: lambda p: sympy.sqrt(sympy.Add(*(x**2 for x in p))),
+            F.VecMax: lambda p: sympy.Max(*p), F.VecMin: lambda p: sympy.Min(*p),
+        }
+        return reduce[type(expr)](parts)
+
+
+def _elementwise(func: Callable[..., Any], args: list[Expanded]) -> Expanded:
+    """``func`` of the arguments, per component when any of them is a vector."""
+    lengths = {len(a) for a in args if isinstance(a, list)}
+    if not lengths:
+        return func(*args)
+    n = lengths.pop()
+    return [func(*(a[i] if isinstance(a, list) else a for a in args)) for i in range(n)]

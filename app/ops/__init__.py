@@ -1,0 +1,1 @@
+"""Running the service: structured logs, Prometheus metrics, the production server."""

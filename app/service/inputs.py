@@ -1,0 +1,71 @@
+"""Request inputs besides ``at`` / ``points``: a Cartesian ``grid``, and the ``tangent`` and
+``cotangent`` of ``jvp`` / ``vjp`` (run-time inputs of the executable, never constants)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
+
+import numpy as np
+
+from app.engine.xla import Layout, Shape
+from app.errors import InputError, LimitError, ShapeError
+from app.service.points import check_names
+
+
+class Axis(Protocol):
+    """One axis of a grid (``schemas.differentiate.GridAxis``)."""
+
+    start: float
+    stop: float
+    num: int
+
+
+def grid_count(grid: Mapping[str, Axis], max_points: int) -> int:
+    """The number of grid points, refused above ``max_points``."""
+    count = math.prod(axis.num for axis in grid.values())
+    if count > max_points:
+        raise LimitError("max_points", max_points, f"The number of grid points ({count})")
+    return count
+
+
+def grid_points(grid: Mapping[str, Axis], layout: Layout) -> tuple[np.ndarray, Shape]:
+    """The grid as flat coordinates (N, n), in variable order, and its shape [k_x, k_y, ...]."""
+    check_names(grid, layout, "'grid'", "start, stop and num")
+    for name, shape in zip(layout.names, layout.shapes, strict=True):
+        if shape != ():
+            raise ShapeError(f"'grid' spans scalar variables only; {name!r} is a vector of "
+                             f"length {shape[0]}: use 'points' for it", variable=name)
+    axes = [np.linspace(grid[n].start, grid[n].stop, grid[n].num) for n in layout.names]
+    mesh = np.meshgrid(*axes, indexing="ij")
+    dims = tuple(len(a) for a in axes)
+    return np.stack([m.reshape(-1) for m in mesh], axis=-1).reshape(-1, len(axes)), dims
+
+
+def grid_results(results: Mapping[str, np.ndarray], dims: Shape) -> dict[str, np.ndarray]:
+    """Each output's leading axis of N points as the grid's axes [k_x, k_y, ...]."""
+    return {k: v.reshape(*dims, *v.shape[1:]) for k, v in results.items()}
+
+
+def product_vectors(tangent: Sequence[float] | None, cotangent: float | Sequence[float] | None,
+                    kinds: Sequence[str], n: int, out_shape: Shape) -> list[np.ndarray]:
+    """The tangent (n,) and cotangent (m,) that ``jvp`` / ``vjp`` in ``kinds`` need."""
+    m = out_shape[0] if out_shape else 1
+    vectors: list[np.ndarray] = []
+    if "jvp" in kinds:
+        vectors.append(_vector("tangent", tangent, n, "one per coordinate"))
+    if "vjp" in kinds:
+        given: Any = [cotangent] if isinstance(cotangent, int | float) else cotangent
+        default = np.ones(m)
+        vectors.append(default if given is None else
+                       _vector("cotangent", given, m, "one per output of f"))
+    return vectors
+
+
+def _vector(name: str, values: Sequence[float] | None, length: int, what: str) -> np.ndarray:
+    array = np.asarray(values if values is not None else [], dtype=np.float64)
+    if array.shape != (length,):
+        raise InputError(f"'{name}' has {array.size} numbers; give {length}, {what}",
+                         code=f"bad_{name}")
+    return array
