@@ -19,6 +19,7 @@ from functools import cached_property
 from typing import Any
 
 from app.config import Limits
+from app.engine.evaluator import evaluate_constant
 from app.engine.xla import Layout, Program, Shape, compile_executable, output_sizes
 from app.errors import (
     ExpressionError,
@@ -28,7 +29,8 @@ from app.errors import (
     ShapeError,
     TooComplex,
 )
-from app.language.build import CONSTANTS, FUNCTION_NAMES, Builder, free_names
+from app.language.build import Builder, free_names
+from app.language.catalog import CONSTANTS, FUNCTION_NAMES
 from app.language.syntax import Syntax, SyntaxLimits, parse
 
 _NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
@@ -126,7 +128,7 @@ def build_program(spec: CompileSpec, limits: Limits) -> Program:
                          "The number of terms in all expressions")
     layout = resolve_layout(spec.declared, dict(spec.sampled), trees, limits)
     builder = Builder(dict(zip(layout.names, layout.shapes, strict=True)),
-                      limits.max_exponent, limits.max_literal)
+                      limits.max_exponent, limits.max_literal, evaluate_constant)
     terms = [builder.value(t) for t in trees]
     if spec.stacked:
         for tree, term in zip(trees, terms, strict=True):

@@ -1,5 +1,7 @@
 """SymPy tree -> JAX function: ONE table from node type to a ``jax.numpy`` callable, and a walk.
 
+The table holds the operators (here) and every function of the catalog
+(``app.language.catalog``, where each function's JAX implementation is declared).
 No source is generated and nothing is ``lambdify``-ed: the walk (``walk.Walker``) visits
 each distinct node once, in an explicit post-order, and applies the table. Node types with
 structure the table cannot express (``Pow``'s integer exponents, ``Piecewise``, vector
@@ -21,12 +23,11 @@ import jax
 jax.config.update("jax_enable_x64", True)  # type: ignore[no-untyped-call]
 
 import jax.numpy as jnp  # noqa: E402 - float64 must be on before any array exists
-import jax.scipy.special as jsp  # noqa: E402
 import sympy  # noqa: E402
-from sympy.codegen.cfunctions import Cbrt, expm1, log1p, log2, log10  # noqa: E402
 from sympy.logic.boolalg import BooleanFalse, BooleanTrue  # noqa: E402
 
 from app.errors import InputError  # noqa: E402
+from app.language import catalog  # noqa: E402
 from app.language import functions as F  # noqa: E402
 from app.language.walk import Walker, integer_args  # noqa: E402
 
@@ -41,47 +42,10 @@ def _product(*args: Array) -> Array:
     return functools.reduce(operator.mul, args)
 
 
-def _log(x: Array, base: Array | None = None) -> Array:
-    return jnp.log(x) if base is None else jnp.log(x) / jnp.log(base)
-
-
-def _heaviside(x: Array, h0: Array = 0.5) -> Array:
-    return jnp.heaviside(x, h0)
-
-
-def _diracdelta(x: Array, k: Array = 0) -> Array:
-    """0 away from 0 (as JAX differentiates sign and heaviside); at 0 inf, or NaN for k >= 1."""
-    at_zero = jnp.where(jnp.asarray(k) == 0, jnp.inf, jnp.nan)
-    return jnp.where(x == 0, at_zero, jnp.zeros_like(x, dtype=jnp.float64))
-
-
-def _polygamma(n: Array, x: Array) -> Array:
-    return jsp.polygamma(jnp.asarray(n).astype(jnp.int32), x)
-
-
-def _loggamma(x: Array) -> Array:
-    return jsp.gammaln(x)
-
-
-#: Node type -> callable on the evaluated arguments. Checked at import: every type the
-#: builder can produce is here or among the handlers of ``Evaluator``.
-TABLE: dict[type, Callable[..., Array]] = {
+#: The operators: arithmetic, comparisons and logic (functions come from the catalog).
+OPERATORS: dict[type, Callable[..., Array]] = {
     sympy.Add: _sum,
     sympy.Mul: _product,
-    sympy.sin: jnp.sin, sympy.cos: jnp.cos, sympy.tan: jnp.tan,
-    sympy.asin: jnp.arcsin, sympy.acos: jnp.arccos, sympy.atan: jnp.arctan,
-    sympy.atan2: jnp.arctan2,
-    sympy.sinh: jnp.sinh, sympy.cosh: jnp.cosh, sympy.tanh: jnp.tanh,
-    sympy.asinh: jnp.arcsinh, sympy.acosh: jnp.arccosh, sympy.atanh: jnp.arctanh,
-    sympy.exp: jnp.exp, expm1: jnp.expm1, sympy.log: _log, log1p: jnp.log1p,
-    log2: jnp.log2, log10: jnp.log10, Cbrt: jnp.cbrt, F.cbrt: jnp.cbrt,
-    sympy.Abs: jnp.abs, sympy.sign: jnp.sign,
-    sympy.floor: jnp.floor, sympy.ceiling: jnp.ceil,
-    sympy.erf: jsp.erf, sympy.erfc: jsp.erfc,
-    sympy.gamma: jsp.gamma, sympy.loggamma: _loggamma, sympy.polygamma: _polygamma,
-    sympy.Min: jnp.minimum, sympy.Max: jnp.maximum,
-    sympy.Heaviside: _heaviside, sympy.DiracDelta: _diracdelta,
-    F.sigmoid: jax.nn.sigmoid, F.softplus: jax.nn.softplus, F.relu: jax.nn.relu,
     sympy.StrictLessThan: jnp.less, sympy.LessThan: jnp.less_equal,
     sympy.StrictGreaterThan: jnp.greater, sympy.GreaterThan: jnp.greater_equal,
     sympy.Equality: jnp.equal, sympy.Unequality: jnp.not_equal,
@@ -89,38 +53,15 @@ TABLE: dict[type, Callable[..., Array]] = {
     sympy.Or: lambda *a: functools.reduce(jnp.logical_or, a),
     sympy.Not: jnp.logical_not,
 }
-
-_BINARY_ONLY = {sympy.Min, sympy.Max}
-
-
-def _pairwise(func: Callable[..., Array]) -> Callable[..., Array]:
-    return lambda *args: functools.reduce(func, args)
-
-
-for _t in _BINARY_ONLY:
-    TABLE[_t] = _pairwise(TABLE[_t])
-
-
-def _vector(v: Array, n: int) -> Array:
-    return jnp.broadcast_to(v, (n,))
-
-
-def _slice(v: Array, start: int, stop: int, step: int, n: int) -> Array:
-    return _vector(v, n)[slice(start, None if stop < 0 else stop, step)]
-
-
+#: Node type -> callable on the evaluated arguments: the operators and every function of
+#: the catalog. ``Pow`` and ``Piecewise`` have handlers of their own in ``Evaluator``.
+TABLE: dict[type, Callable[..., Array]] = {
+    **OPERATORS,
+    **{t: f for t, f in catalog.JAX.items() if not issubclass(t, F.VectorOp)},
+}
 #: Vector operations: callables on the operands, then the integer arguments.
 VECTOR_TABLE: dict[type, Callable[..., Array]] = {
-    F.VecSum: lambda v, n: jnp.sum(_vector(v, n)),
-    F.VecProd: lambda v, n: jnp.prod(_vector(v, n)),
-    F.VecMean: lambda v, n: jnp.mean(_vector(v, n)),
-    F.VecNorm: lambda v, n: jnp.linalg.norm(_vector(v, n)),
-    F.VecMax: lambda v, n: jnp.max(_vector(v, n)),
-    F.VecMin: lambda v, n: jnp.min(_vector(v, n)),
-    F.Dot: lambda a, b, n: jnp.dot(_vector(a, n), _vector(b, n)),
-    F.Index: lambda v, i, n: _vector(v, n)[i],
-    F.Slice: _slice,
-}
+    t: f for t, f in catalog.JAX.items() if issubclass(t, F.VectorOp)}
 
 assert set(F.VECTOR_OPS) == set(VECTOR_TABLE), "every vector op needs a compiler entry"
 

@@ -6,7 +6,9 @@ the requests that follow. Each node carries a jet: its value ``v`` (B, k), gradi
 ``None`` stands for an exact zero. The rules follow JAX's conventions at kinks (``abs'(0)
 = 1``, ties of ``max`` split 0.5/0.5, ``relu'(0) = 0``), and a conditional selects the
 taken branch's whole jet, so an untaken branch can never leak NaN into a derivative.
-Nodes the rules do not cover raise ``NotInterpretable``; the caller then uses XLA.
+The rules of functions come from the catalog (``app.language.catalog``), written against
+the jet arithmetic of ``Rules``; the operators' rules are here. A node without a rule
+raises ``NotInterpretable``; ``program_interpretable`` keeps such trees for XLA.
 """
 
 from __future__ import annotations
@@ -18,13 +20,11 @@ from typing import Any
 
 import numpy as np
 import sympy
-from scipy import special
-from sympy.codegen.cfunctions import Cbrt, expm1, log1p, log2, log10
 from sympy.functions.elementary.piecewise import ExprCondPair
 from sympy.logic.boolalg import BooleanFalse, BooleanTrue
 
-from app.language import functions as F
-from app.language.walk import Walker, integer_args
+from app.language.catalog import JET_RULES
+from app.language.walk import VECTOR_OPERANDS, Walker, integer_args
 
 Arr = np.ndarray
 
@@ -56,10 +56,20 @@ def _scale(c: Arr, a: Arr | None, axes: int) -> Arr | None:
 
 
 class Rules:
-    """Jet arithmetic for a given derivative order (1: gradient, 2: Hessian too)."""
+    """Jet arithmetic for a given derivative order (1: gradient, 2: Hessian too) and n
+    coordinates: the ``JetAlgebra`` that the catalog's rules are written against."""
 
-    def __init__(self, order: int) -> None:
+    def __init__(self, order: int, n: int) -> None:
         self.order = order
+        self.n = n
+
+    def lift(self, value: Arr) -> Jet:
+        """A jet whose derivatives are zero."""
+        return Jet(value)
+
+    def vector(self, a: Jet, length: int) -> Jet:
+        """A jet as a vector of ``length`` (a folded scalar is repeated)."""
+        return self.broadcast(a, length, self.n)
 
     def chain(self, a: Jet, f0: Arr, f1: Arr, f2: Arr | Callable[[], Arr]) -> Jet:
         """f(a) from f, f' and f'' at a."""
@@ -136,69 +146,6 @@ def _constant(value: float | bool) -> Jet:
     return Jet(np.asarray([[value]]))
 
 
-SQRT_PI = math.sqrt(math.pi)
-
-
-def _cbrt(a: Arr) -> tuple[Arr, Arr, Callable[[], Arr]]:
-    return np.cbrt(a), 1 / (3 * np.cbrt(a) ** 2), lambda: -2 / (9 * np.cbrt(a) ** 5)
-
-
-def _unary_rules() -> dict[type, Callable[[Arr], tuple[Arr, Arr, Callable[[], Arr]]]]:
-    """f, f' and (lazily) f'' of each elementwise function, as NumPy/SciPy compute them."""
-    def sig(a: Arr) -> Arr:
-        return special.expit(a)  # type: ignore[no-any-return]
-
-    zero = np.zeros_like
-    return {
-        sympy.sin: lambda a: (np.sin(a), np.cos(a), lambda: -np.sin(a)),
-        sympy.cos: lambda a: (np.cos(a), -np.sin(a), lambda: -np.cos(a)),
-        sympy.tan: lambda a: (np.tan(a), 1 + np.tan(a) ** 2,
-                              lambda: 2 * np.tan(a) * (1 + np.tan(a) ** 2)),
-        sympy.asin: lambda a: (np.arcsin(a), 1 / np.sqrt(1 - a * a),
-                               lambda: a / (1 - a * a) ** 1.5),
-        sympy.acos: lambda a: (np.arccos(a), -1 / np.sqrt(1 - a * a),
-                               lambda: -a / (1 - a * a) ** 1.5),
-        sympy.atan: lambda a: (np.arctan(a), 1 / (1 + a * a),
-                               lambda: -2 * a / (1 + a * a) ** 2),
-        sympy.sinh: lambda a: (np.sinh(a), np.cosh(a), lambda: np.sinh(a)),
-        sympy.cosh: lambda a: (np.cosh(a), np.sinh(a), lambda: np.cosh(a)),
-        sympy.tanh: lambda a: (np.tanh(a), 1 - np.tanh(a) ** 2,
-                               lambda: -2 * np.tanh(a) * (1 - np.tanh(a) ** 2)),
-        sympy.asinh: lambda a: (np.arcsinh(a), 1 / np.sqrt(a * a + 1),
-                                lambda: -a / (a * a + 1) ** 1.5),
-        sympy.acosh: lambda a: (np.arccosh(a), 1 / np.sqrt(a * a - 1),
-                                lambda: -a / (a * a - 1) ** 1.5),
-        sympy.atanh: lambda a: (np.arctanh(a), 1 / (1 - a * a),
-                                lambda: 2 * a / (1 - a * a) ** 2),
-        sympy.exp: lambda a: (np.exp(a), np.exp(a), lambda: np.exp(a)),
-        expm1: lambda a: (np.expm1(a), np.exp(a), lambda: np.exp(a)),
-        sympy.log: lambda a: (np.log(a), 1 / a, lambda: -1 / (a * a)),
-        log1p: lambda a: (np.log1p(a), 1 / (1 + a), lambda: -1 / (1 + a) ** 2),
-        log2: lambda a: (np.log2(a), 1 / (a * math.log(2)), lambda: -1 / (a * a * math.log(2))),
-        log10: lambda a: (np.log10(a), 1 / (a * math.log(10)),
-                          lambda: -1 / (a * a * math.log(10))),
-        Cbrt: _cbrt, F.cbrt: _cbrt,
-        sympy.Abs: lambda a: (np.abs(a), np.where(a >= 0, 1.0, -1.0), lambda: zero(a)),
-        sympy.sign: lambda a: (np.sign(a), zero(a), lambda: zero(a)),
-        sympy.floor: lambda a: (np.floor(a), zero(a), lambda: zero(a)),
-        sympy.ceiling: lambda a: (np.ceil(a), zero(a), lambda: zero(a)),
-        sympy.erf: lambda a: (special.erf(a), 2 / SQRT_PI * np.exp(-a * a),
-                              lambda: -4 * a / SQRT_PI * np.exp(-a * a)),
-        sympy.erfc: lambda a: (special.erfc(a), -2 / SQRT_PI * np.exp(-a * a),
-                               lambda: 4 * a / SQRT_PI * np.exp(-a * a)),
-        sympy.gamma: lambda a: (special.gamma(a), special.gamma(a) * special.digamma(a),
-                                lambda: special.gamma(a) * (special.digamma(a) ** 2
-                                                            + special.polygamma(1, a))),
-        sympy.loggamma: lambda a: (special.gammaln(a), special.digamma(a),
-                                   lambda: special.polygamma(1, a)),
-        F.sigmoid: lambda a: (sig(a), sig(a) * (1 - sig(a)),
-                              lambda: sig(a) * (1 - sig(a)) * (1 - 2 * sig(a))),
-        F.softplus: lambda a: (np.logaddexp(0, a), sig(a), lambda: sig(a) * (1 - sig(a))),
-        F.relu: lambda a: (np.maximum(a, 0), (a > 0).astype(float), lambda: zero(a)),
-    }
-
-
-UNARY = _unary_rules()
 COMPARISONS: dict[type, Callable[[Arr, Arr], Arr]] = {
     sympy.StrictLessThan: np.less, sympy.LessThan: np.less_equal,
     sympy.StrictGreaterThan: np.greater, sympy.GreaterThan: np.greater_equal,
@@ -218,7 +165,7 @@ class JetEvaluator(Walker[Any]):
         super().__init__()
         self.env = env
         self.n = n
-        self.rules = Rules(order)
+        self.rules = Rules(order, n)
 
     def leaf(self, node: sympy.Basic) -> Any:
         if isinstance(node, sympy.Symbol):
@@ -242,21 +189,14 @@ class JetEvaluator(Walker[Any]):
             return _fold(rules.mul, args)
         if kind is sympy.Pow:
             return self._pow(node, args)
-        if kind in UNARY:
-            (a,) = args
-            return rules.chain(a, *UNARY[kind](a.v))
         if kind in COMPARISONS:
             return COMPARISONS[kind](args[0].v, args[1].v)
         if kind in LOGIC:
             return LOGIC[kind](*args)
-        if kind in (sympy.Max, sympy.Min):
-            return _fold(lambda a, b: self._extremum(a, b, kind is sympy.Max), args)
-        if kind is sympy.atan2:
-            return self._atan2(*args)
-        if kind is sympy.Heaviside:
-            return Jet(np.heaviside(args[0].v, args[1].v if len(args) > 1 else 0.5))
-        if kind in VECTOR_RULES:
-            return VECTOR_RULES[kind](self, *args, *integer_args(node))
+        rule = JET_RULES.get(kind)
+        if rule is not None:
+            ints = integer_args(node) if kind in VECTOR_OPERANDS else ()
+            return rule.apply(rules, args, ints)
         raise NotInterpretable(kind.__name__)
 
     def _pow(self, node: sympy.Basic, args: list[Jet]) -> Jet:
@@ -274,19 +214,6 @@ class JetEvaluator(Walker[Any]):
             lambda: (b.v * (b.v - 1) * a.v ** (b.v - 2), a.v ** (b.v - 1) * (1 + b.v * log_a),
                      f * log_a**2))
 
-    def _extremum(self, a: Jet, b: Jet, is_max: bool) -> Jet:
-        first = a.v > b.v if is_max else a.v < b.v
-        tie = a.v == b.v
-        half = self.rules.mul(self.rules.add(a, b), _constant(0.5))
-        return self.rules.select(first, a, self.rules.select(tie, half, b))
-
-    def _atan2(self, y: Jet, x: Jet) -> Jet:
-        r2 = x.v * x.v + y.v * y.v
-        return self.rules.binary(
-            y, x, np.arctan2(y.v, x.v), x.v / r2, -y.v / r2,
-            lambda: (-2 * x.v * y.v / r2**2, (y.v * y.v - x.v * x.v) / r2**2,
-                     2 * x.v * y.v / r2**2))
-
     def _piecewise(self, node: sympy.Piecewise) -> Jet:
         taken: list[Arr] = []
         earlier: Arr = np.asarray([[False]])
@@ -299,62 +226,12 @@ class JetEvaluator(Walker[Any]):
             result = self.rules.select(mask, self.walk(expr), result)
         return result
 
-    # --- vector operations ------------------------------------------------------------
-
-    def vector(self, a: Jet, length: int) -> Jet:
-        return self.rules.broadcast(a, length, self.n)
-
-    def vec_sum(self, v: Jet, n: int) -> Jet:
-        return self.rules.reduce_sum(self.vector(v, n))
-
-    def vec_mean(self, v: Jet, n: int) -> Jet:
-        return self.rules.mul(self.vec_sum(v, n), _constant(1 / n))
-
-    def vec_prod(self, v: Jet, n: int) -> Jet:
-        full = self.vector(v, n)
-        product: Jet = _fold(self.rules.mul,
-                             [self.rules.take(full, slice(i, i + 1)) for i in range(n)])
-        return product
-
-    def vec_norm(self, v: Jet, n: int) -> Jet:
-        total = self.vec_sum(self.rules.power(v, 2), n)
-        return self.rules.chain(total, *_sqrt(total.v))
-
-    def vec_extremum(self, v: Jet, n: int, is_max: bool) -> Jet:
-        full = self.vector(v, n)
-        best = full.v.max(1, keepdims=True) if is_max else full.v.min(1, keepdims=True)
-        weights = (full.v == best).astype(float)
-        weights /= weights.sum(1, keepdims=True)
-        return self.rules.reduce_sum(self.rules.mul(full, Jet(weights)))
-
-    def dot(self, a: Jet, b: Jet, n: int) -> Jet:
-        return self.rules.reduce_sum(self.rules.mul(self.vector(a, n), self.vector(b, n)))
-
-    def index(self, v: Jet, i: int, n: int) -> Jet:
-        return self.rules.take(self.vector(v, n), slice(i, i + 1))
-
-    def slice(self, v: Jet, start: int, stop: int, step: int, n: int) -> Jet:
-        return self.rules.take(self.vector(v, n), slice(start, None if stop < 0 else stop, step))
-
 
 def _fold(op: Callable[[Any, Any], Any], items: list[Any]) -> Any:
     result = items[0]
     for item in items[1:]:
         result = op(result, item)
     return result
-
-
-def _sqrt(a: Arr) -> tuple[Arr, Arr, Callable[[], Arr]]:
-    return np.sqrt(a), 0.5 / np.sqrt(a), lambda: -0.25 / (a * np.sqrt(a))
-
-
-VECTOR_RULES: dict[type, Callable[..., Jet]] = {
-    F.VecSum: JetEvaluator.vec_sum, F.VecMean: JetEvaluator.vec_mean,
-    F.VecProd: JetEvaluator.vec_prod, F.VecNorm: JetEvaluator.vec_norm,
-    F.VecMax: lambda self, v, n: self.vec_extremum(v, n, True),
-    F.VecMin: lambda self, v, n: self.vec_extremum(v, n, False),
-    F.Dot: JetEvaluator.dot, F.Index: JetEvaluator.index, F.Slice: JetEvaluator.slice,
-}
 
 
 def variables(layout_names: tuple[str, ...], layout_shapes: tuple[tuple[int, ...], ...],
@@ -386,15 +263,17 @@ def outputs(jet: Jet, batch: int, size: int, n: int, kinds: tuple[str, ...]) -> 
     return out
 
 
+#: Node types with a rule: the catalog's functions, the operators, and structure.
+KNOWN = frozenset(JET_RULES) | frozenset(COMPARISONS) | frozenset(LOGIC) | {
+    sympy.Add, sympy.Mul, sympy.Pow, sympy.Piecewise, sympy.Symbol, ExprCondPair}
+
+
 def program_interpretable(program: Any) -> int:
     """The number of nodes of the program's trees, or 0 if one of them has no jet rule."""
-    known = set(UNARY) | set(COMPARISONS) | set(LOGIC) | set(VECTOR_RULES) | {
-        sympy.Add, sympy.Mul, sympy.Pow, sympy.Max, sympy.Min, sympy.atan2, sympy.Heaviside,
-        sympy.Piecewise, sympy.Symbol, ExprCondPair}
     nodes = 0
     for expr in program.exprs:
         for node in sympy.preorder_traversal(expr):
             nodes += 1
-            if node.args and type(node) not in known and not isinstance(node, sympy.Number):
+            if node.args and type(node) not in KNOWN and not isinstance(node, sympy.Number):
                 return 0
     return nodes

@@ -1,129 +1,169 @@
-"""Function calls of the expression language: arity, shapes and the SymPy node of each."""
+"""How a function call is built: arity, shapes and the SymPy node, one builder per form.
+
+The catalog (``app.language.catalog``) gives each function one of these builders; the
+builder of expressions (``app.language.build``) looks the name up there and calls it with a
+``Call``. Messages name the function as the user spelled it (``Max``, ``ceiling``).
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 import sympy
 
 from app.errors import ExpressionError, ShapeError
-from app.language import functions as F
+from app.language.syntax import Syntax
+from app.language.terms import SMALL_NARY, Shape, Term, broadcast
 
-if TYPE_CHECKING:
-    from app.language.build import Builder, Term
-    from app.language.syntax import Syntax
+Arity = tuple[int, int | None]  # fewest and most arguments; None: no most
 
 
-def build_call(builder: Builder, node: Syntax) -> Term:
-    """The term of ``name(args...)``."""
-    from app.language import build as B
+class Builds(Protocol):
+    """What a call's builder needs of the expression builder."""
 
-    name = node.text
-    args = [a for a in node.args if a is not None]
-    if name in ("where",):
-        return _where(builder, node, args)
-    if name in ("piecewise", "Piecewise"):
-        return _piecewise(builder, node, args)
-    if name not in B.FUNCTION_NAMES:
-        raise ExpressionError(
-            f"Unknown function {name!r} at position {node.pos}; the functions are: "
-            + ", ".join(sorted(B.FUNCTION_NAMES)), node.pos, code="unknown_function")
-    terms = [builder.value(a) for a in args]
-    if name in B._ELEMENTWISE:
-        _arity(node, terms, 1, 1)
-        return B.Term(B.settle(B._ELEMENTWISE[name], terms[0].expr), terms[0].shape, node.pos)
-    if name == "log":
-        _arity(node, terms, 1, 2)
-        shape = B._broadcast(terms, node, "take the log of")
-        expr = B.settle(sympy.log, *(t.expr for t in terms))
-        return B.Term(expr, shape, node.pos)
-    if name == "atan2":
-        _arity(node, terms, 2, 2)
-        shape = B._broadcast(terms, node, "take atan2 of")
-        return B.Term(B.settle(sympy.atan2, terms[0].expr, terms[1].expr), shape, node.pos)
-    if name in ("min", "Min", "max", "Max"):
-        return _extremum(node, terms, name.lower())
-    if name in ("heaviside", "diracdelta", "polygamma"):
-        return _distribution(node, terms, name)
-    if name == "dot":
-        _arity(node, terms, 2, 2)
-        a, b = terms
+    def value(self, node: Syntax) -> Term: ...
+
+    def condition(self, node: Syntax) -> Term: ...
+
+    def settle(self, func: Any, *args: Any, numeric: bool = False) -> Any: ...
+
+
+@dataclass(frozen=True)
+class Call:
+    """One call being built: its syntax node, and its function's arity and settling."""
+
+    builder: Builds
+    node: Syntax
+    arity: Arity
+    numeric: bool  # constants computed in float64 (the catalog's ``numeric_at_constants``)
+
+    @property
+    def args(self) -> list[Syntax]:
+        """The argument nodes."""
+        return [a for a in self.node.args if a is not None]
+
+    def values(self, check_arity: bool = True) -> list[Term]:
+        """The arguments built as numbers or vectors, then their count checked."""
+        terms = [self.builder.value(a) for a in self.args]
+        if check_arity:
+            low, high = self.arity
+            wrong_arity(self.node, len(terms), low, high)
+        return terms
+
+    def settle(self, func: Any, *args: Any) -> Any:
+        """``func(*args)``, settled as the function's catalog entry says."""
+        return self.builder.settle(func, *args, numeric=self.numeric)
+
+    def term(self, expr: Any, shape: Shape) -> Term:
+        """The term of this call."""
+        return Term(expr, shape, self.node.pos)
+
+
+Build = Callable[[Call], Term]
+
+
+def wrong_arity(node: Syntax, count: int, low: int, high: int | None) -> None:
+    """Refuse ``count`` arguments outside ``low`` to ``high``."""
+    if low <= count <= (count if high is None else high):
+        return
+    wanted = str(low) if low == high else f"at least {low}" if high is None else f"{low} to {high}"
+    raise ExpressionError(
+        f"{node.text} at position {node.pos} takes {wanted} argument"
+        f"{'' if wanted == '1' else 's'}, got {count}", node.pos, code="wrong_arity")
+
+
+def elementwise(func: Any) -> Build:
+    """f(x), elementwise on a vector."""
+    def build(call: Call) -> Term:
+        (x,) = call.values()
+        return call.term(call.settle(func, x.expr), x.shape)
+    return build
+
+
+def broadcasting(func: Any, verb: str) -> Build:
+    """f(a, b, ...) of arguments that broadcast together, such as log(x, b)."""
+    def build(call: Call) -> Term:
+        terms = call.values()
+        shape = broadcast(terms, call.node, verb)
+        return call.term(call.settle(func, *(t.expr for t in terms)), shape)
+    return build
+
+
+def extremum(func: Any, of_vector: Any, name: str) -> Build:
+    """max(a, b, ...) elementwise, or max(v), the largest element of one vector."""
+    def build(call: Call) -> Term:
+        terms, node = call.values(check_arity=False), call.node
+        if len(terms) == 1 and terms[0].shape != ():
+            return call.term(call.settle(of_vector, terms[0].expr, terms[0].shape[0]), ())
+        if len(terms) < 2:
+            raise ExpressionError(
+                f"{node.text} at position {node.pos} takes two or more arguments, or one "
+                "vector", node.pos, code="wrong_arity")
+        shape = broadcast(terms, node, f"take the {name} of")
+        args = [t.expr for t in terms]
+        if len(args) > SMALL_NARY:  # SymPy compares every pair of arguments: quadratic or worse
+            return call.term(func(*args, evaluate=False), shape)
+        return call.term(call.settle(func, *args), shape)
+    return build
+
+
+def with_order(func: Any, order_first: bool) -> Build:
+    """diracdelta(x[, k]) and polygamma(k, x): an order k that is a small constant integer."""
+    def build(call: Call) -> Term:
+        terms, node = call.values(), call.node
+        if len(terms) == 1:
+            return call.term(call.settle(func, terms[0].expr), terms[0].shape)
+        order_term, x = (terms[0], terms[1]) if order_first else (terms[1], terms[0])
+        order = order_term.expr
+        if not (order_term.shape == () and order.is_Integer and 0 <= int(order) <= 20):
+            raise ExpressionError(
+                f"The order of {node.text} at position {node.pos} must be a constant integer "
+                "from 0 to 20", node.pos, code="bad_order")
+        args = (order, x.expr) if order_first else (x.expr, order)
+        return call.term(call.settle(func, *args), x.shape)
+    return build
+
+
+def dot(op: Any) -> Build:
+    """dot(a, b) of two vectors of the same length."""
+    def build(call: Call) -> Term:
+        a, b = call.values()
         if a.shape == () or a.shape != b.shape:
             raise ShapeError(
-                f"dot at position {node.pos} needs two vectors of the same length, got "
-                f"shapes {list(a.shape)} and {list(b.shape)}", position=node.pos)
-        return B.Term(B.settle(F.Dot, a.expr, b.expr, a.shape[0]), (), node.pos)
-    _arity(node, terms, 1, 1)
-    (v,) = terms
-    if v.shape == ():
-        scalar = {"sum": v.expr, "prod": v.expr, "mean": v.expr, "norm": sympy.Abs(v.expr)}
-        return B.Term(scalar[name], (), node.pos)
-    return B.Term(B.settle(B._REDUCTIONS[name], v.expr, v.shape[0]), (), node.pos)
+                f"dot at position {call.node.pos} needs two vectors of the same length, got "
+                f"shapes {list(a.shape)} and {list(b.shape)}", position=call.node.pos)
+        return call.term(call.settle(op, a.expr, b.expr, a.shape[0]), ())
+    return build
 
 
-def _arity(node: Syntax, terms: list[Term], low: int, high: int) -> None:
-    if not low <= len(terms) <= high:
-        wanted = str(low) if low == high else f"{low} to {high}"
-        raise ExpressionError(
-            f"{node.text} at position {node.pos} takes {wanted} argument"
-            f"{'' if wanted == '1' else 's'}, got {len(terms)}", node.pos, code="wrong_arity")
+def reduction(op: Any, of_scalar: Callable[[Any], Any]) -> Build:
+    """sum(v) and the like: ``op`` of a vector, ``of_scalar`` of a scalar."""
+    def build(call: Call) -> Term:
+        (v,) = call.values()
+        if v.shape == ():
+            return call.term(of_scalar(v.expr), ())
+        return call.term(call.settle(op, v.expr, v.shape[0]), ())
+    return build
 
 
-def _extremum(node: Syntax, terms: list[Term], name: str) -> Term:
-    from app.language import build as B
-
-    if len(terms) == 1 and terms[0].shape != ():
-        op: Any = F.VecMax if name == "max" else F.VecMin
-        return B.Term(B.settle(op, terms[0].expr, terms[0].shape[0]), (), node.pos)
-    if len(terms) < 2:
-        raise ExpressionError(
-            f"{node.text} at position {node.pos} takes two or more arguments, or one vector",
-            node.pos, code="wrong_arity")
-    shape = B._broadcast(terms, node, f"take the {name} of")
-    func = sympy.Max if name == "max" else sympy.Min
-    args = [t.expr for t in terms]
-    if len(args) > B.SMALL_NARY:  # SymPy compares every pair of arguments: quadratic or worse
-        return B.Term(func(*args, evaluate=False), shape, node.pos)
-    return B.Term(B.settle(func, *args), shape, node.pos)
-
-
-def _distribution(node: Syntax, terms: list[Term], name: str) -> Term:
-    """heaviside(x[, h0]), diracdelta(x[, k]), polygamma(k, x): what SymPy's derivatives use."""
-    from app.language import build as B
-
-    _arity(node, terms, 2 if name == "polygamma" else 1, 2)
-    if name == "heaviside":
-        shape = B._broadcast(terms, node, "take heaviside of")
-        return B.Term(B.settle(sympy.Heaviside, *(t.expr for t in terms)), shape, node.pos)
-    if len(terms) == 1:
-        return B.Term(B.settle(sympy.DiracDelta, terms[0].expr), terms[0].shape, node.pos)
-    order_term, x = (terms[1], terms[0]) if name == "diracdelta" else (terms[0], terms[1])
-    order = order_term.expr
-    if not (order_term.shape == () and order.is_Integer and 0 <= int(order) <= 20):
-        raise ExpressionError(
-            f"The order of {name} at position {node.pos} must be a constant integer from "
-            "0 to 20", node.pos, code="bad_order")
-    func = sympy.DiracDelta if name == "diracdelta" else sympy.polygamma
-    args = (x.expr, order) if name == "diracdelta" else (order, x.expr)
-    return B.Term(B.settle(func, *args), x.shape, node.pos)
-
-
-def _where(builder: Builder, node: Syntax, args: list[Syntax]) -> Term:
-    from app.language import build as B
-
+def where(call: Call) -> Term:
+    """where(cond, a, b)."""
+    args, node = call.args, call.node
     if len(args) != 3:
         raise ExpressionError(
             f"where at position {node.pos} takes 3 arguments (condition, a, b), "
             f"got {len(args)}", node.pos, code="wrong_arity")
-    cond = builder.condition(args[0])
-    a, b = builder.value(args[1]), builder.value(args[2])
-    shape = B._broadcast([cond, a, b], node, "choose between")
-    return B.Term(sympy.Piecewise((a.expr, cond.expr), (b.expr, True)), shape, node.pos)
+    cond = call.builder.condition(args[0])
+    a, b = call.builder.value(args[1]), call.builder.value(args[2])
+    shape = broadcast([cond, a, b], node, "choose between")
+    return call.term(sympy.Piecewise((a.expr, cond.expr), (b.expr, True)), shape)
 
 
-def _piecewise(builder: Builder, node: Syntax, args: list[Syntax]) -> Term:
-    from app.language import build as B
-
+def piecewise(call: Call) -> Term:
+    """piecewise((a, cond1), (b, cond2), ...)."""
+    args, node = call.args, call.node
     if not args:
         raise ExpressionError(
             f"piecewise at position {node.pos} needs pieces such as (x, x > 0), (0, True)",
@@ -136,8 +176,8 @@ def _piecewise(builder: Builder, node: Syntax, args: list[Syntax]) -> Term:
                 f"Each argument of piecewise is a pair (value, condition); the one at "
                 f"position {arg.pos} is not", arg.pos, code="bad_piece")
         value_node, cond_node = (a for a in arg.args if a is not None)
-        value, cond = builder.value(value_node), builder.condition(cond_node)
+        value, cond = call.builder.value(value_node), call.builder.condition(cond_node)
         pieces.append((value.expr, cond.expr))
         terms += [value, cond]
-    shape = B._broadcast(terms, node, "choose between")
-    return B.Term(sympy.Piecewise(*pieces), shape, node.pos)
+    shape = broadcast(terms, node, "choose between")
+    return call.term(sympy.Piecewise(*pieces), shape)

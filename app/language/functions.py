@@ -9,7 +9,7 @@ broadcasts the operand to that length first.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import sympy
 
@@ -67,6 +67,10 @@ class cbrt(RealFunction):
 class VectorOp(RealFunction):
     """A vector operation; its last argument is the operand length ``n``."""
 
+    #: How many leading arguments are operands; the rest are integers (lengths, indices,
+    #: slice bounds).
+    operands: ClassVar[int] = 1
+
     @property
     def length(self) -> int:
         return int(self.args[-1])
@@ -112,6 +116,7 @@ class Dot(VectorOp):
     """dot(a, b) of two vectors of length n."""
 
     nargs = 3
+    operands = 2
 
 
 class Index(VectorOp):

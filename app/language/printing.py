@@ -15,26 +15,14 @@ from collections.abc import Mapping
 from typing import Any
 
 import sympy
-from sympy.codegen.cfunctions import Cbrt, expm1, log1p, log2, log10
 from sympy.printing.latex import LatexPrinter
 from sympy.printing.precedence import precedence
 from sympy.printing.str import StrPrinter
 
-from app.language import functions as F
+from app.language.catalog import LATEX_COMMANDS, PRINTED_NAMES
 
-#: SymPy function type -> its name in the language (the ones named as in SymPy come next).
-_RENAMED: dict[Any, str] = {
-    sympy.Abs: "abs", sympy.ceiling: "ceil", sympy.loggamma: "lgamma", sympy.Min: "min",
-    sympy.Max: "max", sympy.Heaviside: "heaviside", sympy.DiracDelta: "diracdelta",
-    Cbrt: "cbrt", F.cbrt: "cbrt",
-}
-_SAME_NAME: tuple[Any, ...] = (
-    sympy.sin, sympy.cos, sympy.tan, sympy.asin, sympy.acos, sympy.atan, sympy.atan2,
-    sympy.sinh, sympy.cosh, sympy.tanh, sympy.asinh, sympy.acosh, sympy.atanh, sympy.exp,
-    sympy.log, expm1, log1p, log2, log10, sympy.sign, sympy.floor, sympy.erf, sympy.erfc,
-    sympy.gamma, sympy.polygamma, F.sigmoid, F.softplus, F.relu,
-)
-FUNCTION_NAMES: dict[Any, str] = {**{f: f.__name__ for f in _SAME_NAME}, **_RENAMED}
+#: SymPy function type -> its name in the language (the catalog's canonical name).
+FUNCTION_NAMES: dict[Any, str] = PRINTED_NAMES
 _FUNCTIONS = tuple(FUNCTION_NAMES)
 _ALLOWED: tuple[type, ...] = (
     sympy.Symbol, sympy.Integer, sympy.Rational, sympy.Float, sympy.core.numbers.Infinity,
@@ -60,6 +48,8 @@ class NablaPrinter(StrPrinter):  # type: ignore[misc]
     def _print(self, expr: Any, **kwargs: Any) -> str:
         if isinstance(expr, sympy.Basic) and not isinstance(expr, _ALLOWED + _FUNCTIONS):
             raise Unprintable(f"{type(expr).__name__} has no form in the expression language")
+        if type(expr) in FUNCTION_NAMES:  # before SymPy's own printers of Abs, Max, ...
+            return self._print_Function(expr)
         text: str = super()._print(expr, **kwargs)
         return text
 
@@ -73,12 +63,6 @@ class NablaPrinter(StrPrinter):  # type: ignore[misc]
         if name is None:
             raise Unprintable(f"{type(expr).__name__} has no form in the expression language")
         return f"{name}({self.stringify(expr.args, ', ')})"
-
-    _print_Heaviside = _print_Function
-    _print_Min = _print_Function
-    _print_Max = _print_Function
-    _print_Abs = _print_Function
-    _print_exp = _print_Function
 
     def _print_Float(self, expr: sympy.Float) -> str:
         value = float(expr)
@@ -140,10 +124,10 @@ class NablaLatexPrinter(LatexPrinter):  # type: ignore[misc]
         super().__init__({"symbol_names": dict(names or {})})
 
     def _print_Function(self, expr: Any, exp: str | None = None) -> str:
-        if isinstance(expr, F.sigmoid | F.softplus | F.relu | F.cbrt):
+        command = LATEX_COMMANDS.get(type(expr))
+        if command is not None:
             args = ", ".join(self._print(a) for a in expr.args)
-            name = rf"\operatorname{{{type(expr).__name__}}}"
-            name = name if exp is None else f"{name}^{{{exp}}}"
+            name = command if exp is None else f"{command}^{{{exp}}}"
             return rf"{name}{{\left({args} \right)}}"
         return str(super()._print_Function(expr, exp))
 

@@ -16,12 +16,8 @@ from app.language import functions as F
 T = TypeVar("T")
 
 #: Vector operations and how many of their leading arguments are operands (the rest are
-#: integers: lengths, indices, slice bounds).
-VECTOR_OPERANDS: dict[type, int] = {
-    F.VecSum: 1, F.VecProd: 1, F.VecMean: 1, F.VecNorm: 1, F.VecMax: 1, F.VecMin: 1,
-    F.Dot: 2, F.Index: 1, F.Slice: 1,
-}
-assert set(VECTOR_OPERANDS) == set(F.VECTOR_OPS), "every vector op needs an operand count"
+#: integers: lengths, indices, slice bounds), as each node type declares.
+VECTOR_OPERANDS: dict[type, int] = {op: op.operands for op in F.VECTOR_OPS}
 
 
 def operands(node: sympy.Basic) -> tuple[sympy.Basic, ...]:

@@ -25,16 +25,13 @@ from app.engine.evaluator import Evaluator
 from app.engine.xla import KINDS, Program, fused_function
 from app.errors import InputError, LimitError
 from app.language import functions as F
-from app.language.printing import FUNCTION_NAMES
+from app.language.catalog import OP_NAMES
 from app.language.walk import operands
 
 MAX_GRAPH_NODES = 2_000
 MAX_GRAPH_NUMBERS = 100_000
-_VECTOR_OPS = {F.VecSum: "sum", F.VecProd: "prod", F.VecMean: "mean", F.VecNorm: "norm",
-               F.VecMax: "max", F.VecMin: "min", F.Dot: "dot", F.Index: "index",
-               F.Slice: "slice"}
 _OPS = {sympy.Add: "add", sympy.Mul: "mul", sympy.Pow: "pow", sympy.Piecewise: "piecewise",
-        sympy.And: "and", sympy.Or: "or", sympy.Not: "not", **_VECTOR_OPS, **FUNCTION_NAMES}
+        sympy.And: "and", sympy.Or: "or", sympy.Not: "not", **OP_NAMES}
 
 
 def explain_task(spec: CompileSpec, limits: Limits, point: np.ndarray) -> dict[str, Any]:

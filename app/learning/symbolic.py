@@ -20,7 +20,9 @@ from app.engine.compilation import CompileSpec, build_program
 from app.engine.xla import Layout, Program
 from app.language import functions as F
 from app.language.build import variable_symbol
+from app.language.catalog import COMPONENTS
 from app.language.printing import Unprintable, to_latex, to_text
+from app.language.walk import integer_args, operands
 
 MAX_COORDINATES = 12  # n: the Hessian has n² strings per output
 MAX_OUTPUTS = 12  # m
@@ -179,22 +181,8 @@ class _Expander:
 
     def _vector_op(self, expr: Any) -> Expanded:
         n = expr.length
-        if isinstance(expr, F.Dot):
-            a, b = _as_list(self(expr.args[0]), n), _as_list(self(expr.args[1]), n)
-            return sympy.Add(*(x * y for x, y in zip(a, b, strict=True)))
-        parts = _as_list(self(expr.args[0]), n)
-        if isinstance(expr, F.Index):
-            return parts[int(expr.args[1])]
-        if isinstance(expr, F.Slice):
-            start, stop, step = (int(a) for a in expr.args[1:4])
-            return parts[slice(start, None if stop < 0 else stop, step)]
-        reduce: dict[type, Callable[[list[Scalar]], Scalar]] = {
-            F.VecSum: lambda p: sympy.Add(*p), F.VecProd: lambda p: sympy.Mul(*p),
-            F.VecMean: lambda p: sympy.Add(*p) / len(p),
-            F.VecNorm: lambda p: sympy.sqrt(sympy.Add(*(x**2 for x in p))),
-            F.VecMax: lambda p: sympy.Max(*p), F.VecMin: lambda p: sympy.Min(*p),
-        }
-        return reduce[type(expr)](parts)
+        parts = [_as_list(self(a), n) for a in operands(expr)]
+        return COMPONENTS[type(expr)].rule(parts, integer_args(expr))
 
 
 def _elementwise(func: Callable[..., Any], args: list[Expanded]) -> Expanded:

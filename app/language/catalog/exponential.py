@@ -1,0 +1,81 @@
+"""Exponentials, logarithms and roots."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import jax.numpy as jnp
+import numpy as np
+import sympy
+from sympy.codegen.cfunctions import Cbrt, expm1, log1p, log2, log10
+
+from app.language import functions as F
+from app.language.calls import broadcasting, elementwise
+from app.language.catalog.entry import (
+    SYMPY_LATEX,
+    Absent,
+    Chain,
+    Example,
+    Function,
+    Node,
+    operator_name,
+    unary,
+)
+
+TITLE = "Exponentials, logarithms and roots"
+AT = {"x": 0.5}
+
+
+def _log(x: Any, base: Any | None = None) -> Any:
+    return jnp.log(x) if base is None else jnp.log(x) / jnp.log(base)
+
+
+def _cbrt(a: Any) -> Any:
+    return np.cbrt(a), 1 / (3 * np.cbrt(a) ** 2), lambda: -2 / (9 * np.cbrt(a) ** 5)
+
+
+_LOG = Chain(lambda a: (np.log(a), 1 / a, lambda: -1 / (a * a)))
+_AS_POWER = Absent("sqrt(x) is built as x**(1/2): the power operator computes, "
+                   "differentiates and prints it")
+# sympy.codegen's Cbrt is never built from text; it is kept in the tables in case SymPy
+# makes one while simplifying, and prints with SymPy's own LaTeX as before.
+_CBRT = Node(F.cbrt, "cbrt", jnp.cbrt, Chain(_cbrt), "cbrt", operator_name("cbrt"))
+_CODEGEN_CBRT = Node(Cbrt, "cbrt", jnp.cbrt, Chain(_cbrt), "cbrt", SYMPY_LATEX)
+
+FUNCTIONS = (
+    unary("exp", sympy.exp, jnp.exp,
+          Chain(lambda a: (np.exp(a), np.exp(a), lambda: np.exp(a))),
+          "e to the power x", Example("exp(x)", AT)),
+    unary("expm1", expm1, jnp.expm1,
+          Chain(lambda a: (np.expm1(a), np.exp(a), lambda: np.exp(a))),
+          "exp(x) - 1, accurate for small x", Example("expm1(x)", {"x": 1e-5}),
+          numeric=True),
+    Function("log", (), (1, 2), broadcasting(sympy.log, "take the log of"),
+             (Node(sympy.log, "log", _log, _LOG, "log", SYMPY_LATEX),),
+             "The natural logarithm of x; log(x, b) is the logarithm to base b",
+             Example("log(x, b)", {"x": 5.0, "b": 2.0}),
+             conventions="x > 0; log(0) is -inf and log(x < 0) is NaN, as in JAX "
+             "(never SymPy's complex value)", signature="log(x), log(x, b)"),
+    unary("log1p", log1p, jnp.log1p,
+          Chain(lambda a: (np.log1p(a), 1 / (1 + a), lambda: -1 / (1 + a) ** 2)),
+          "log(1 + x), accurate for small x", Example("log1p(x)", {"x": 1e-5}),
+          conventions="x > -1", numeric=True),
+    unary("log2", log2, jnp.log2,
+          Chain(lambda a: (np.log2(a), 1 / (a * math.log(2)),
+                           lambda: -1 / (a * a * math.log(2)))),
+          "The logarithm to base 2", Example("log2(x)", {"x": 3.0}),
+          conventions="x > 0, as log", numeric=True),
+    unary("log10", log10, jnp.log10,
+          Chain(lambda a: (np.log10(a), 1 / (a * math.log(10)),
+                           lambda: -1 / (a * a * math.log(10)))),
+          "The logarithm to base 10", Example("log10(x)", {"x": 3.0}),
+          conventions="x > 0, as log", numeric=True),
+    Function("sqrt", (), (1, 1), elementwise(sympy.sqrt), _AS_POWER,
+             "The square root of x", Example("sqrt(x)", {"x": 2.0}),
+             conventions="x >= 0, NaN below; the derivative is inf at 0"),
+    Function("cbrt", (), (1, 1), elementwise(F.cbrt), (_CBRT, _CODEGEN_CBRT),
+             "The real cube root of x, negative for negative x", Example("cbrt(x)", {"x": -2.0}),
+             conventions="defined for every real x; the derivative is inf at 0",
+             numeric_at_constants=True),
+)

@@ -1,0 +1,135 @@
+"""Functions with kinks and jumps: abs, sign, floor, ceil, relu, min, max and the steps that
+symbolic derivatives are written with (heaviside, diracdelta). Their derivatives at the kinks
+follow JAX."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import sympy
+
+from app.language import functions as F
+from app.language.calls import broadcasting, extremum, with_order
+from app.language.catalog.entry import (
+    SYMPY_LATEX,
+    Absent,
+    Chain,
+    Composite,
+    Example,
+    Flat,
+    Function,
+    JetAlgebra,
+    Node,
+    operator_name,
+    unary,
+)
+from app.language.catalog.vectors import IN_COMPONENTS, as_vector
+
+TITLE = "Kinks and steps"
+Jet = Any
+
+
+def _flat(f: Callable[[Any], Any]) -> Chain:
+    """An elementwise step: derivatives zero, as JAX differentiates it."""
+    return Chain(lambda a: (f(a), np.zeros_like(a), lambda: np.zeros_like(a)))
+
+
+def _pairwise(func: Callable[[Any, Any], Any]) -> Callable[..., Any]:
+    return lambda *args: functools.reduce(func, args)
+
+
+def _extremum(algebra: JetAlgebra, a: Jet, b: Jet, is_max: bool) -> Jet:
+    """max(a, b) or min(a, b); at a tie the derivative is the mean of both (as JAX)."""
+    first = a.v > b.v if is_max else a.v < b.v
+    tie = a.v == b.v
+    half = algebra.mul(algebra.add(a, b), algebra.lift(np.asarray([[0.5]])))
+    return algebra.select(first, a, algebra.select(tie, half, b))
+
+
+def _extrema(is_max: bool) -> Composite:
+    return Composite(lambda algebra, *args: functools.reduce(
+        lambda a, b: _extremum(algebra, a, b, is_max), args))
+
+
+def _vector_extremum(is_max: bool) -> Composite:
+    """max(v) or min(v); ties share the derivative equally (as JAX)."""
+    def rule(algebra: JetAlgebra, v: Jet, n: int) -> Jet:
+        full = algebra.vector(v, n)
+        best = full.v.max(1, keepdims=True) if is_max else full.v.min(1, keepdims=True)
+        weights = (full.v == best).astype(float)
+        weights /= weights.sum(1, keepdims=True)
+        return algebra.reduce_sum(algebra.mul(full, algebra.lift(weights)))
+    return Composite(rule)
+
+
+def _heaviside(x: Any, h0: Any = 0.5) -> Any:
+    return jnp.heaviside(x, h0)
+
+
+def _diracdelta(x: Any, k: Any = 0) -> Any:
+    """0 away from 0 (as JAX differentiates sign and heaviside); at 0 inf, or NaN for k >= 1."""
+    at_zero = jnp.where(jnp.asarray(k) == 0, jnp.inf, jnp.nan)
+    return jnp.where(x == 0, at_zero, jnp.zeros_like(x, dtype=jnp.float64))
+
+
+def _extremum_function(name: str, alias: str, func: Any, vector_op: Any, jax_op: Any,
+                       description: str) -> Function:
+    is_max = name == "max"
+    nodes = (Node(func, name, _pairwise(jax_op), _extrema(is_max), name, SYMPY_LATEX),
+             Node(vector_op, name, lambda v, n: (jnp.max if is_max else jnp.min)(
+                 as_vector(v, n)), _vector_extremum(is_max), IN_COMPONENTS[vector_op],
+                 Absent("written out in components (max of the elements)")))
+    return Function(name, (alias,), (1, None), extremum(func, vector_op, name), nodes,
+                    description, Example(f"{name}(x, y, 0.5)", {"x": 0.25, "y": 1.5}),
+                    conventions="two or more arguments, elementwise, or one vector; at a "
+                    "tie the derivative is shared equally (1/2 each, as in JAX)",
+                    signature=f"{name}(a, b, ...), {name}(v)")
+
+
+FUNCTIONS = (
+    unary("abs", sympy.Abs, jnp.abs,
+          Chain(lambda a: (np.abs(a), np.where(a >= 0, 1.0, -1.0), lambda: np.zeros_like(a))),
+          "The absolute value of x", Example("abs(x)", {"x": -1.5}), aliases=("Abs",),
+          conventions="abs'(0) = 1, as in JAX"),
+    unary("sign", sympy.sign, jnp.sign, _flat(np.sign),
+          "-1, 0 or 1: the sign of x", Example("sign(x)", {"x": -1.5}),
+          conventions="sign(0) = 0; the derivative is 0 everywhere, as in JAX", numeric=True),
+    unary("floor", sympy.floor, jnp.floor, _flat(np.floor),
+          "The largest integer not above x", Example("floor(x)", {"x": 2.5}),
+          conventions="the derivative is 0 everywhere, jumps included, as in JAX",
+          numeric=True),
+    unary("ceil", sympy.ceiling, jnp.ceil, _flat(np.ceil),
+          "The smallest integer not below x", Example("ceil(x)", {"x": 2.5}),
+          aliases=("ceiling",),
+          conventions="the derivative is 0 everywhere, jumps included, as in JAX",
+          numeric=True),
+    unary("relu", F.relu, jax.nn.relu,
+          Chain(lambda a: (np.maximum(a, 0), (a > 0).astype(float), lambda: np.zeros_like(a))),
+          "max(x, 0)", Example("relu(x)", {"x": 1.5}),
+          conventions="relu'(0) = 0, as in JAX", numeric=True, latex=operator_name("relu")),
+    _extremum_function("min", "Min", sympy.Min, F.VecMin, jnp.minimum,
+                       "The smallest of the arguments, or of the elements of one vector"),
+    _extremum_function("max", "Max", sympy.Max, F.VecMax, jnp.maximum,
+                       "The largest of the arguments, or of the elements of one vector"),
+    Function("heaviside", (), (1, 2), broadcasting(sympy.Heaviside, "take heaviside of"),
+             (Node(sympy.Heaviside, "heaviside", _heaviside, Flat(
+                 lambda x, h0=0.5: np.heaviside(x, h0)), "heaviside", SYMPY_LATEX),),
+             "The unit step: 0 for x < 0, 1 for x > 0, and h0 at 0 (default 1/2)",
+             Example("heaviside(x, 0)", {"x": 1.5}),
+             conventions="the derivative is 0 everywhere, as JAX differentiates steps",
+             numeric_at_constants=True, signature="heaviside(x), heaviside(x, h0)"),
+    Function("diracdelta", (), (1, 2), with_order(sympy.DiracDelta, order_first=False),
+             (Node(sympy.DiracDelta, "diracdelta", _diracdelta, Absent(
+                 "not written for the first tier yet: XLA answers diracdelta"),
+                 "diracdelta", SYMPY_LATEX),),
+             "Dirac's delta, or its k-th derivative with diracdelta(x, k): "
+             "0 away from 0", Example("diracdelta(x)", {"x": 1.5}),
+             conventions="0 away from 0, as JAX differentiates sign and heaviside; at 0 "
+             "inf for k = 0 and NaN otherwise; k a constant integer from 0 to 20",
+             numeric_at_constants=True, signature="diracdelta(x), diracdelta(x, k)"),
+)

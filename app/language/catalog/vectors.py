@@ -1,0 +1,117 @@
+"""Vector operations: dot and the reductions, and the subscripts v[i] and v[a:b:c].
+
+Each node's last argument is the length n of its operand (``app.language.functions``);
+a scalar that SymPy folded in is broadcast to that length first.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import jax.numpy as jnp
+import numpy as np
+import sympy
+
+from app.language import functions as F
+from app.language.calls import dot, reduction
+from app.language.catalog.entry import (
+    Absent,
+    Components,
+    Composite,
+    Example,
+    Function,
+    JetAlgebra,
+    Node,
+)
+
+TITLE = "Vectors"
+Jet = Any
+AT = {"v": [0.5, -1.5, 2.0]}
+_NO_LATEX = Absent("written out in components before LaTeX is made")
+
+
+def as_vector(v: Any, n: int) -> Any:
+    """``v`` as a vector of length n (a folded scalar is repeated)."""
+    return jnp.broadcast_to(v, (n,))
+
+
+def _slice(v: Any, start: int, stop: int, step: int, n: int) -> Any:
+    return as_vector(v, n)[slice(start, None if stop < 0 else stop, step)]
+
+
+def _bounds(start: int, stop: int, step: int) -> slice:
+    return slice(start, None if stop < 0 else stop, step)
+
+
+def _sum(algebra: JetAlgebra, v: Jet, n: int) -> Jet:
+    return algebra.reduce_sum(algebra.vector(v, n))
+
+
+def _prod(algebra: JetAlgebra, v: Jet, n: int) -> Jet:
+    full = algebra.vector(v, n)
+    return functools.reduce(algebra.mul, [algebra.take(full, slice(i, i + 1)) for i in range(n)])
+
+
+def _norm(algebra: JetAlgebra, v: Jet, n: int) -> Jet:
+    total = _sum(algebra, algebra.power(v, 2), n)
+    a = total.v
+    return algebra.chain(total, np.sqrt(a), 0.5 / np.sqrt(a), lambda: -0.25 / (a * np.sqrt(a)))
+
+
+#: How symbolic derivatives write each vector operation: from its operands' components.
+IN_COMPONENTS = {
+    F.VecSum: Components(lambda p, ints: sympy.Add(*p[0])),
+    F.VecProd: Components(lambda p, ints: sympy.Mul(*p[0])),
+    F.VecMean: Components(lambda p, ints: sympy.Add(*p[0]) / len(p[0])),
+    F.VecNorm: Components(lambda p, ints: sympy.sqrt(sympy.Add(*(x**2 for x in p[0])))),
+    F.VecMax: Components(lambda p, ints: sympy.Max(*p[0])),
+    F.VecMin: Components(lambda p, ints: sympy.Min(*p[0])),
+    F.Dot: Components(lambda p, ints: sympy.Add(
+        *(x * y for x, y in zip(p[0], p[1], strict=True)))),
+    F.Index: Components(lambda p, ints: p[0][ints[0]]),
+    F.Slice: Components(lambda p, ints: p[0][_bounds(*ints[:3])]),
+}
+
+
+def _reduction(name: str, op: type[F.VectorOp], jax: Any, jet: Any, of_scalar: Any,
+               description: str, conventions: str = "") -> Function:
+    node = Node(op, name, lambda v, n: jax(as_vector(v, n)), Composite(jet), IN_COMPONENTS[op],
+                _NO_LATEX)
+    return Function(name, (), (1, 1), reduction(op, of_scalar), (node,), description,
+                    Example(f"{name}(v)", AT), conventions=conventions, signature=f"{name}(v)")
+
+
+FUNCTIONS = (
+    Function("dot", (), (2, 2), dot(F.Dot),
+             (Node(F.Dot, "dot", lambda a, b, n: jnp.dot(as_vector(a, n), as_vector(b, n)),
+                   Composite(lambda algebra, a, b, n: algebra.reduce_sum(
+                       algebra.mul(algebra.vector(a, n), algebra.vector(b, n)))),
+                   IN_COMPONENTS[F.Dot], _NO_LATEX),),
+             "The dot product of two vectors of the same length",
+             Example("dot(v, w)", {"v": [0.5, -1.5, 2.0], "w": [1.0, 2.0, 0.25]}),
+             signature="dot(a, b)"),
+    _reduction("sum", F.VecSum, jnp.sum, _sum, lambda x: x,
+               "The sum of the elements of a vector (of a scalar: itself)"),
+    _reduction("prod", F.VecProd, jnp.prod, _prod, lambda x: x,
+               "The product of the elements of a vector (of a scalar: itself)"),
+    _reduction("mean", F.VecMean, jnp.mean,
+               lambda algebra, v, n: algebra.mul(_sum(algebra, v, n),
+                                                 algebra.lift(np.asarray([[1 / n]]))),
+               lambda x: x, "The mean of the elements of a vector (of a scalar: itself)"),
+    _reduction("norm", F.VecNorm, jnp.linalg.norm, _norm, sympy.Abs,
+               "The Euclidean norm of a vector (of a scalar: its absolute value)",
+               conventions="the derivative at the zero vector is NaN, as in JAX"),
+)
+
+#: v[i] and v[start:stop:step]: operators, not functions, but vector operations all the same.
+SUBSCRIPTS = (
+    Node(F.Index, "index", lambda v, i, n: as_vector(v, n)[i],
+         Composite(lambda algebra, v, i, n: algebra.take(algebra.vector(v, n),
+                                                           slice(i, i + 1))),
+         IN_COMPONENTS[F.Index], _NO_LATEX),
+    Node(F.Slice, "slice", _slice,
+         Composite(lambda algebra, v, start, stop, step, n: algebra.take(
+             algebra.vector(v, n), _bounds(start, stop, step))),
+         IN_COMPONENTS[F.Slice], _NO_LATEX),
+)
