@@ -11,7 +11,7 @@ from app import __version__
 from app.api import observability, openapi, problems
 from app.api.limits import BodySizeLimit, ConcurrencyLimit
 from app.api.memo import ResponseMemo
-from app.api.routes import differentiate, docs, health, pages, plot
+from app.api.routes import differentiate, docs, functions, health, pages, plot
 from app.config import Settings, get_settings
 from app.service.pipeline import Differentiator
 
@@ -50,6 +50,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     observability.install(app, settings, differentiator.cache)
     app.include_router(differentiate.router)
     app.include_router(plot.router)
+    app.include_router(functions.router)
     app.include_router(health.router)
     app.include_router(docs.router)
     app.include_router(pages.router)
