@@ -117,10 +117,10 @@ def test_names_are_unique_and_printed_names_parse() -> None:
         assert all(n.printer == function.name for n in nodes if isinstance(n.printer, str))
 
 
-def _spec(function: Function, kinds: tuple[str, ...] = ("value",)) -> CompileSpec:
+def _spec(function: Function) -> CompileSpec:
     at = function.example.at
     declared = tuple((k, (len(v),) if isinstance(v, list) else ()) for k, v in at.items())
-    return CompileSpec((function.example.expression,), False, declared, (), kinds, None, 1)
+    return CompileSpec((function.example.expression,), False, declared, (), ("value",), None, 1)
 
 
 def _node_types(expr: Any) -> set[type]:
