@@ -6,7 +6,8 @@ the requests that follow. Each node carries a jet: its value ``v`` (B, k), gradi
 ``None`` stands for an exact zero. The rules follow JAX's conventions at kinks (``abs'(0)
 = 1``, ties of ``max`` split 0.5/0.5, ``relu'(0) = 0``), and a conditional selects the
 taken branch's whole jet, so an untaken branch can never leak NaN into a derivative.
-Nodes the rules do not cover raise ``NotInterpretable``; the caller then uses XLA.
+Nodes the rules do not cover raise ``NotInterpretable``; ``program_interpretable`` screens a
+program for them first, and ``app.engine.tiers.JetTier`` falls back to XLA if one slips by.
 """
 
 from __future__ import annotations
