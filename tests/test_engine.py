@@ -70,6 +70,26 @@ def test_a_cold_request_with_symbolic_and_explain_parses_once(parser: CountingPa
     assert body["symbolic"]["gradient"] and body["graph"]["nodes"]
 
 
+@pytest.mark.parametrize("interpret", [True, False], ids=["jets-first", "xla-only"])
+def test_concurrent_cold_requests_share_one_parse_and_one_compile(
+        parser: CountingParser, interpret: bool) -> None:
+    service = Service(Settings(in_process=True, interpret=interpret))
+    text = "atan2(y, x) * 0.6173"
+    request = DifferentiateRequest.model_validate(
+        {"expression": text, "at": {"x": 1.0, "y": 1.0}, "derivatives": ["value"]})
+
+    async def scenario() -> list[dict[str, Any]]:
+        bodies = await asyncio.gather(*(service.run(request) for _ in range(4)))
+        await service.engine.drain()
+        return list(bodies)
+
+    bodies = run_async(scenario())
+    assert parser.calls == [(text, False)]
+    assert service.cache.misses == 4 and len(service.cache) == 1
+    for body in bodies:
+        assert body["value"] == pytest.approx(math.pi / 4 * 0.6173, rel=1e-14)
+
+
 def plot(settings: Settings, **params: Any) -> httpx.Response:
     """GET /v1/plot on an in-process app."""
     app = create_app(settings)

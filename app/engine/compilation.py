@@ -22,7 +22,7 @@ from typing import Any
 
 from app.config import Limits
 from app.engine.jets import program_interpretable
-from app.engine.xla import Layout, Program, Signature, compile_executable, output_sizes
+from app.engine.xla import Layout, Program, Shape, Signature, compile_executable, output_sizes
 from app.errors import (
     ExpressionError,
     InputError,
@@ -31,7 +31,7 @@ from app.errors import (
     ShapeError,
     TooComplex,
 )
-from app.language.build import CONSTANTS, FUNCTION_NAMES, Builder, Shape, free_names
+from app.language.build import CONSTANTS, FUNCTION_NAMES, Builder, free_names
 from app.language.syntax import Syntax, SyntaxLimits, parse
 
 _NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*")

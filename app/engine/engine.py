@@ -7,7 +7,9 @@
 New text is read only in a worker process with a budget (or, with ``in_process``, in a
 thread), and once per program: built programs are kept (``programs``) for the first tier,
 the compile, ``symbolic``, ``explain`` and ``/v1/plot``. At most ``max_pending_compiles``
-distinct compiles run at a time; concurrent requests for one spec share one compile.
+distinct compiles run at a time; concurrent requests for one spec share one compile, and
+for one text one parse. The programs and the failed compiles are kept in LRUs used on the
+event loop only; the executables' LRU takes a lock, so any thread may read it.
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ from starlette.concurrency import run_in_threadpool
 
 from app.config import Settings
 from app.engine.caches import Counted
-from app.engine.compilation import check_output
+from app.engine.compilation import CompileSpec, check_output
 from app.engine.engine import Engine
 from app.engine.tiers import XlaTier
 from app.engine.xla import Layout, Shape
@@ -42,7 +42,7 @@ class Service:
         self.engine = Engine(settings)
 
     @property
-    def cache(self) -> Counted[Any, XlaTier]:
+    def cache(self) -> Counted[CompileSpec, XlaTier]:
         """The executable cache (its hits, misses and size are metrics)."""
         return self.engine.executables
 
@@ -74,7 +74,7 @@ class Service:
             results = grid_results(results, dims)
         body = await _off_loop(spec.count > BIG_BATCH, assemble, signature, results)
         if "symbolic" in request.derivatives or "explain" in request.derivatives:
-            parsed = await self.engine.parsed(spec)  # kept since the tier was chosen
+            parsed = await self.engine.parsed(spec)  # kept: parsed again only if evicted
             extra = await explanations(self.engine.task, parsed.program, request.derivatives,
                                        points)
             body = add_explanations(body, extra)
