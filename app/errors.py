@@ -12,8 +12,8 @@
     ├── Unavailable (503)       no capacity now; carries ``retry_after`` seconds
     └── RemoteProblem           a problem document made in a worker process, passed on
 
-``expressions/`` and ``derivatives`` raise these without knowing about HTTP;
-``app.main`` installs ``problem_response`` as the single mapping to responses.
+``app.language``, ``app.engine`` and ``app.service`` raise these without knowing about
+HTTP; ``app.api.problems`` is the single mapping to responses (``create_app`` installs it).
 """
 
 from __future__ import annotations

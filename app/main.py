@@ -13,21 +13,21 @@ from app.api.limits import BodySizeLimit, ConcurrencyLimit
 from app.api.memo import ResponseMemo
 from app.api.routes import differentiate, docs, functions, health, pages, plot
 from app.config import Settings, get_settings
-from app.service.pipeline import Differentiator
+from app.service.pipeline import Service
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     """A new nabla application with its own caches."""
     settings = settings or get_settings()
-    differentiator = Differentiator(settings)
+    service = Service(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        differentiator.start()
+        service.start()
         try:
             yield
         finally:
-            differentiator.close()
+            service.close()
 
     app = FastAPI(
         lifespan=lifespan,
@@ -40,14 +40,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url=None,
     )
     app.state.settings = settings
-    app.state.differentiator = differentiator
+    app.state.service = service
     problems.install(app)
     openapi.install(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(ResponseMemo, max_bytes=settings.response_cache_bytes,
                        paths=("/v1/differentiate",))
     app.add_middleware(ConcurrencyLimit, max_requests=settings.max_concurrent_requests)
-    observability.install(app, settings, differentiator.cache)
+    observability.install(app, settings, service.cache)
     app.include_router(differentiate.router)
     app.include_router(plot.router)
     app.include_router(functions.router)

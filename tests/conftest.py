@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from app.config import Settings
-from app.service.pipeline import Differentiator
+from app.service.pipeline import Service
 from schemas.differentiate import DifferentiateRequest
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -30,22 +30,22 @@ def settings() -> Settings:
 
 
 @pytest.fixture(scope="session")
-def xla_differentiator(settings: Settings) -> Differentiator:
+def xla_differentiator(settings: Settings) -> Service:
     """Every request compiled by XLA."""
-    return Differentiator(settings)
+    return Service(settings)
 
 
 @pytest.fixture(scope="session")
-def jets_differentiator() -> Differentiator:
+def jets_differentiator() -> Service:
     """Every small request answered by the first tier (jets), never compiled."""
-    differentiator = Differentiator(Settings(in_process=True, interpret=True))
-    differentiator.compile_later = lambda spec: None  # type: ignore[method-assign]
+    differentiator = Service(Settings(in_process=True, interpret=True))
+    differentiator.engine.compile_later = lambda spec: None  # type: ignore[method-assign]
     return differentiator
 
 
 @pytest.fixture(scope="session", params=["xla", "jets"])
-def differentiator(request: pytest.FixtureRequest, xla_differentiator: Differentiator,
-                   jets_differentiator: Differentiator) -> Differentiator:
+def differentiator(request: pytest.FixtureRequest, xla_differentiator: Service,
+                   jets_differentiator: Service) -> Service:
     """Both tiers, in turn: each test using ``run`` runs against each."""
     return xla_differentiator if request.param == "xla" else jets_differentiator
 
@@ -63,7 +63,7 @@ def event_loop_thread() -> Iterator[asyncio.AbstractEventLoop]:
 
 
 @pytest.fixture(scope="session")
-def run(differentiator: Differentiator, event_loop_thread: asyncio.AbstractEventLoop) -> Any:
+def run(differentiator: Service, event_loop_thread: asyncio.AbstractEventLoop) -> Any:
     """Differentiate a request given as a dict, in process (no HTTP)."""
 
     def _run(**body: Any) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from app.config import Settings
-from app.service.pipeline import Differentiator
+from app.service.pipeline import Service
 from schemas.differentiate import DifferentiateRequest
 from tests.conftest import run_async
 from tests.test_numerics import NAMES, Pair, expressions
@@ -29,14 +29,14 @@ def request(**body: Any) -> DifferentiateRequest:
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(pair=expressions, points=st.lists(st.tuples(*[st.floats(-2, 2)] * 3), min_size=1,
                                          max_size=5))
-def test_jets_and_xla_agree(xla_differentiator: Differentiator,
-                            jets_differentiator: Differentiator,
+def test_jets_and_xla_agree(xla_differentiator: Service,
+                            jets_differentiator: Service,
                             event_loop_thread: asyncio.AbstractEventLoop,
                             pair: Pair, points: list[tuple[float, ...]]) -> None:
     body = {"expression": pair[0], "variables": {n: [] for n in NAMES},
             "points": {n: [p[i] for p in points] for i, n in enumerate(NAMES)}}
 
-    def run(d: Differentiator) -> dict[str, Any]:
+    def run(d: Service) -> dict[str, Any]:
         future = asyncio.run_coroutine_threadsafe(d.run(request(**body)), event_loop_thread)
         return future.result()
 
@@ -47,13 +47,13 @@ def test_jets_and_xla_agree(xla_differentiator: Differentiator,
 
 
 def test_first_request_by_jets_then_xla_takes_over() -> None:
-    differentiator = Differentiator(Settings(in_process=True, interpret=True))
+    differentiator = Service(Settings(in_process=True, interpret=True))
     body = {"expression": "x^3 * y + atan2(y, x)", "at": {"x": 1.5, "y": -0.5}}
 
     async def scenario() -> tuple[dict[str, Any], dict[str, Any], int, int]:
         first = await differentiator.run(request(**body))
         assert differentiator.cache.hits == 0
-        await asyncio.gather(*differentiator._background)  # the background compile
+        await differentiator.engine.drain()  # the background compile
         second = await differentiator.run(request(**body))
         return first, second, differentiator.cache.hits, len(differentiator.cache)
 
@@ -64,14 +64,14 @@ def test_first_request_by_jets_then_xla_takes_over() -> None:
 
 
 def test_nodes_without_jet_rules_go_to_xla() -> None:
-    differentiator = Differentiator(Settings(in_process=True, interpret=True))
+    differentiator = Service(Settings(in_process=True, interpret=True))
     out = run_async(differentiator.run(request(expression="polygamma(0, x)", at={"x": 2.0})))
     assert differentiator.cache.misses == 1  # compiled, not interpreted
     np.testing.assert_allclose(out["value"], 1 - np.euler_gamma, rtol=1e-12)
 
 
 def test_big_problems_skip_the_first_tier() -> None:
-    differentiator = Differentiator(Settings(in_process=True, interpret=True))
+    differentiator = Service(Settings(in_process=True, interpret=True))
     body = {"expression": "sum(x^2)", "variables": {"x": [300]}, "at": {"x": [1.0] * 300}}
     out = run_async(differentiator.run(request(**body)))
     assert differentiator.cache.misses == 1
@@ -88,8 +88,8 @@ KINKS = ["sqrt(x)", "abs(x)", "log(x)", "x^0.5", "1/x", "x^1.5", "cbrt(x)", "rel
 
 @pytest.mark.parametrize("point", [0.0, 1.0, -1.0])
 @pytest.mark.parametrize("expression", KINKS)
-def test_tiers_agree_at_kinks_and_edges(xla_differentiator: Differentiator,
-                                        jets_differentiator: Differentiator,
+def test_tiers_agree_at_kinks_and_edges(xla_differentiator: Service,
+                                        jets_differentiator: Service,
                                         event_loop_thread: asyncio.AbstractEventLoop,
                                         expression: str, point: float) -> None:
     """Where JAX has a convention (abs'(0) = 1, d/db 0^b = 0, ...) the jets follow it; the
@@ -98,7 +98,7 @@ def test_tiers_agree_at_kinks_and_edges(xla_differentiator: Differentiator,
     vector = re.search(r"\bv\b", expression) is not None
     body = {"expression": expression, "at": {"v": [point, point]} if vector else {"x": point}}
 
-    def run(d: Differentiator) -> dict[str, Any]:
+    def run(d: Service) -> dict[str, Any]:
         future = asyncio.run_coroutine_threadsafe(d.run(request(**body)), event_loop_thread)
         return future.result()
 

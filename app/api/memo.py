@@ -4,20 +4,28 @@ An identical request (same path, bytes, Content-Type and Accept) gets the bytes 
 the first time, without routing, decoding, validating or evaluating again: notebooks
 re-run cells, dashboards poll, plots redraw. ``ResponseMemo`` is an ASGI middleware in
 front of the router for the POST paths it is given; only successful answers of at most
-``max_item_bytes`` are kept, in an LRU of at most ``max_bytes`` in all. It lives on the
-event loop (no lock).
+``max_item_bytes`` are kept, in an LRU of at most ``max_bytes`` in all (``cachetools``,
+sized by each answer's bytes plus its request's). It lives on the event loop (no lock).
 """
 
 from __future__ import annotations
 
-from collections import OrderedDict
+from typing import NamedTuple
 
+from cachetools import LRUCache
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.api.limits import replay
 
 Key = tuple[str, bytes, bytes, bytes]
-Stored = tuple[list[tuple[bytes, bytes]], bytes]
+
+
+class Stored(NamedTuple):
+    """A remembered answer, and the bytes it holds (the request body's included)."""
+
+    headers: list[tuple[bytes, bytes]]
+    body: bytes
+    size: int
 
 
 class ResponseMemo:
@@ -29,8 +37,8 @@ class ResponseMemo:
         self.max_bytes = max_bytes
         self.max_item_bytes = max_item_bytes
         self.paths = paths
-        self._items: OrderedDict[Key, Stored] = OrderedDict()
-        self._size = 0
+        self._items: LRUCache[Key, Stored] = LRUCache(max(0, max_bytes),
+                                                      getsizeof=lambda stored: stored.size)
 
     def __len__(self) -> int:
         return len(self._items)
@@ -49,9 +57,9 @@ class ResponseMemo:
                headers.get(b"accept", b""))
         stored = self._items.get(key)
         if stored is not None:
-            self._items.move_to_end(key)
-            await send({"type": "http.response.start", "status": 200, "headers": stored[0]})
-            await send({"type": "http.response.body", "body": stored[1]})
+            await send({"type": "http.response.start", "status": 200,
+                        "headers": stored.headers})
+            await send({"type": "http.response.body", "body": stored.body})
             return
         await self.app(scope, replay(body, receive), self._recorder(key, send))
 
@@ -73,15 +81,11 @@ class ResponseMemo:
 
     def _keep(self, key: Key, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
         size = len(body) + len(key[1])
-        if size > self.max_item_bytes or key in self._items:
+        if size > min(self.max_item_bytes, self.max_bytes) or key in self._items:
             return
         # The request id is per request: a remembered answer must not repeat it.
         headers = [(k, v) for k, v in headers if k.lower() != b"x-request-id"]
-        self._items[key] = (headers, body)
-        self._size += size
-        while self._size > self.max_bytes and self._items:
-            old_key, (_, old_body) = self._items.popitem(last=False)
-            self._size -= len(old_body) + len(old_key[1])
+        self._items[key] = Stored(headers, body, size)  # the least recently used go
 
 
 async def _read_small(receive: Receive, limit: int) -> tuple[bytes, bool]:

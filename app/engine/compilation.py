@@ -1,9 +1,11 @@
-"""Cold work, from expression text to a serialized XLA executable, as one pure function.
+"""Cold work, from expression text to a serialized XLA executable, as pure functions.
 
-``compile_spec`` parses, resolves the variables, builds the SymPy trees, checks the output
-limits and compiles; it returns plain data (a ``Compiled`` with the executable's bytes, or
-a problem document), so it can run in a worker process with a budget (``app.engine.workers``),
-and the server never traces or compiles on its own threads.
+``parse_program`` parses, resolves the variables and builds the SymPy trees; ``compile_spec``
+does that too (unless it is given the program), checks the output limits and compiles.
+Both return plain data (a ``Parsed`` program, a ``Compiled`` with the executable's bytes,
+or a problem document), so they run in a worker process with a budget
+(``app.engine.workers``), and the server never parses, traces or compiles on its own
+threads.
 """
 
 from __future__ import annotations
@@ -13,14 +15,15 @@ import math
 import pickle
 import re
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
 from app.config import Limits
 from app.engine.evaluator import evaluate_constant
-from app.engine.xla import Layout, Program, Shape, compile_executable, output_sizes
+from app.engine.jets import program_interpretable
+from app.engine.xla import Layout, Program, Shape, Signature, compile_executable, output_sizes
 from app.errors import (
     ExpressionError,
     InputError,
@@ -54,23 +57,23 @@ class CompileSpec:
         """The spec without ``count``: requests that differ only in it share an executable."""
         return self if self.count == 0 else dataclasses.replace(self, count=0)
 
+    @cached_property
+    def program_key(self) -> Hashable:
+        """What the built program depends on. ``resolve_layout`` reads ``sampled`` only when
+        nothing is declared, and there a shape of () is the default: leaving those out is
+        exact, and lets more requests (and ``/v1/plot``) share one parse."""
+        sampled = None if self.declared is not None else tuple(
+            (name, shape) for name, shape in self.sampled if shape != ())
+        return (self.texts, self.stacked, self.declared, sampled)
+
 
 @dataclass(frozen=True)
-class Signature:
-    """What the server needs to know of a compiled program."""
+class Parsed:
+    """A built program, with what the first tier needs to know of it."""
 
-    layout: Layout
-    out_shape: Shape
-    stacked: bool
-
-    @property
-    def vector_valued(self) -> bool:
-        return self.out_shape != ()
-
-    @classmethod
-    def of(cls, program: Program) -> Signature:
-        """The signature of a built program."""
-        return cls(program.layout, program.out_shape, program.stacked)
+    program: Program
+    jet_nodes: int  # nodes of its trees, 0 when one has no jet rule (app.engine.first_tier)
+    seconds: float  # spent parsing and building
 
 
 @dataclass(frozen=True)
@@ -80,27 +83,40 @@ class Compiled:
     signature: Signature
     executable: bytes
     seconds: tuple[tuple[str, float], ...] = ()  # by phase: parse, compile
+    parsed: Parsed | None = None  # the program, when this compile built it
 
 
-def compile_spec(spec: CompileSpec, limits: Limits) -> Compiled:
-    """Compile ``spec``, or raise the ``NablaError`` that the request deserves."""
-    from jax.experimental import serialize_executable
-
+def parse_program(spec: CompileSpec, limits: Limits) -> Parsed:
+    """``build_program``, timed, with the count of nodes the jets can walk."""
     started = time.perf_counter()
     program = build_program(spec, limits)
+    return Parsed(program, program_interpretable(program), time.perf_counter() - started)
+
+
+def compile_spec(spec: CompileSpec, limits: Limits, program: Program | None = None) -> Compiled:
+    """Compile ``spec`` (parsing its texts unless ``program`` is given), or raise the
+    ``NablaError`` that the request deserves."""
+    from jax.experimental import serialize_executable
+
+    parsed = None
+    if program is None:
+        parsed = parse_program(spec, limits)
+        program = parsed.program
     check_output(program.layout.n, program.out_shape, spec.kinds, spec.count, limits)
-    built = time.perf_counter()
+    started = time.perf_counter()
     executable = compile_executable(program, spec.kinds, spec.batch)
     payload = pickle.dumps(serialize_executable.serialize(executable))
-    signature = Signature.of(program)
-    seconds = (("parse", built - started), ("compile", time.perf_counter() - built))
-    return Compiled(signature, payload, seconds)
+    seconds: tuple[tuple[str, float], ...] = (("compile", time.perf_counter() - started),)
+    if parsed is not None:
+        seconds = (("parse", parsed.seconds), *seconds)
+    return Compiled(Signature.of(program), payload, seconds, parsed)
 
 
-def compile_or_problem(spec: CompileSpec, limits: Limits) -> Compiled | dict[str, Any]:
+def compile_or_problem(spec: CompileSpec, limits: Limits,
+                       program: Program | None = None) -> Compiled | dict[str, Any]:
     """``compile_spec`` for a worker: a request error comes back as its problem document."""
     try:
-        return compile_spec(spec, limits)
+        return compile_spec(spec, limits, program)
     except NablaError as error:
         return error.problem()
     except MemoryError:
@@ -120,9 +136,7 @@ def build_program(spec: CompileSpec, limits: Limits) -> Program:
     if len(spec.texts) > limits.max_expressions:
         raise LimitError("max_expressions", limits.max_expressions,
                          f"The number of expressions ({len(spec.texts)})")
-    syntax_limits = SyntaxLimits(limits.max_expression_chars, limits.max_depth,
-                                 limits.max_nodes, limits.max_name_chars)
-    trees = [parse(t, syntax_limits) for t in spec.texts]
+    trees = [parse(t, syntax_limits(limits)) for t in spec.texts]
     if sum(t.size for t in trees) > limits.max_nodes:
         raise LimitError("max_nodes", limits.max_nodes,
                          "The number of terms in all expressions")
@@ -140,7 +154,14 @@ def build_program(spec: CompileSpec, limits: Limits) -> Program:
         out_shape: Shape = (len(terms),)
     else:
         out_shape = terms[0].shape
-    return Program(tuple(t.expr for t in terms), layout, out_shape, spec.stacked)
+    return Program(layout=layout, out_shape=out_shape, stacked=spec.stacked,
+                   exprs=tuple(t.expr for t in terms))
+
+
+def syntax_limits(limits: Limits) -> SyntaxLimits:
+    """The bounds the parser checks, from the settings (the one place they are made)."""
+    return SyntaxLimits(limits.max_expression_chars, limits.max_depth, limits.max_nodes,
+                        limits.max_name_chars)
 
 
 def resolve_layout(declared: Shapes | None, sampled: Mapping[str, Shape],

@@ -1,8 +1,9 @@
-"""The first tier for a new expression: forward-mode jets over NumPy (``expressions/jets``).
+"""The first tier for a new expression: forward-mode jets over NumPy (``app.engine.jets``).
 
 XLA needs 50 ms to seconds to compile a new expression; the jets answer small problems in
 milliseconds without compiling. ``interpretable`` says when a request is small enough;
-the service answers with ``interpret`` and compiles in the background for the next one.
+the engine answers with ``interpret`` (``app.engine.tiers.JetTier``) and compiles in the
+background for the next one.
 """
 
 from __future__ import annotations
@@ -50,8 +51,7 @@ def interpret(program: Program, kinds: tuple[str, ...], points: np.ndarray,
             parts = [outputs(evaluator.walk(e), batch, 1, n, kinds) for e in program.exprs]
             result = {k: np.concatenate([p[k] for p in parts], axis=1) for k in kinds}
         else:
-            size = program.out_shape[0] if program.vector_valued else 1
-            result = outputs(evaluator.walk(program.exprs[0]), batch, size, n, kinds)
+            result = outputs(evaluator.walk(program.exprs[0]), batch, program.outputs, n, kinds)
     if not program.vector_valued:
         result = {k: v[:, 0] for k, v in result.items()}
     if not batched:

@@ -8,7 +8,8 @@ the requests that follow. Each node carries a jet: its value ``v`` (B, k), gradi
 taken branch's whole jet, so an untaken branch can never leak NaN into a derivative.
 The rules of functions come from the catalog (``app.language.catalog``), written against
 the jet arithmetic of ``Rules``; the operators' rules are here. A node without a rule
-raises ``NotInterpretable``; ``program_interpretable`` keeps such trees for XLA.
+raises ``NotInterpretable``; ``program_interpretable`` screens a program for them first, and
+``app.engine.tiers.JetTier`` falls back to XLA if one slips by.
 """
 
 from __future__ import annotations

@@ -20,6 +20,7 @@ from pebble import ProcessExpired, ProcessPool
 
 from app.config import Limits, Settings
 from app.engine.compilation import Compiled, CompileSpec, compile_or_problem
+from app.engine.xla import KINDS, Program
 from app.errors import NablaError, RemoteProblem, TooComplex, Unavailable
 
 
@@ -29,7 +30,7 @@ def _init_worker(memory_bytes: int) -> None:
         resource.setrlimit(resource.RLIMIT_DATA, (memory_bytes, memory_bytes))
     from app.engine import evaluator  # noqa: F401 - imports JAX and turns on float64
 
-    spec = CompileSpec(("sin(x)",), False, None, (), ("value", "gradient", "hessian"), None, 1)
+    spec = CompileSpec(("sin(x)",), False, None, (), KINDS, None, 1)
     compile_or_problem(spec, Limits())
 
 
@@ -37,9 +38,10 @@ def _ready() -> bool:
     return True
 
 
-def _compile(spec: CompileSpec, limits: Limits) -> Compiled | dict[str, Any]:
+def _compile(spec: CompileSpec, limits: Limits,
+             program: Program | None) -> Compiled | dict[str, Any]:
     try:
-        return compile_or_problem(spec, limits)
+        return compile_or_problem(spec, limits, program)
     except Exception as error:  # XLA reports exhausted memory as its own runtime error
         if "RESOURCE_EXHAUSTED" in str(error) or isinstance(error, MemoryError):
             return TooComplex.memory().problem()
@@ -78,9 +80,10 @@ class CompilePool:
         """True once a worker is up and warm."""
         return self._warm.done() and self._warm.exception() is None
 
-    async def compile(self, spec: CompileSpec) -> Compiled:
-        """Compile in a worker; raises ``TooComplex``, ``RemoteProblem`` or ``Unavailable``."""
-        result = await self._schedule(_compile, (spec, self.limits))
+    async def compile(self, spec: CompileSpec, program: Program | None = None) -> Compiled:
+        """Compile in a worker (parsing unless ``program`` is given); raises ``TooComplex``,
+        ``RemoteProblem`` or ``Unavailable``."""
+        result = await self._schedule(_compile, (spec, self.limits, program))
         if isinstance(result, dict):
             raise RemoteProblem(result)
         assert isinstance(result, Compiled)

@@ -1,9 +1,10 @@
 """Value, gradient / Jacobian and Hessian from JAX's own transforms: jitted, cached, batched.
 
-A ``Program`` is everything needed to compile: the SymPy trees, the input layout and the
-output shape. ``compile_executable`` traces, lowers and compiles one fused function of
-all requested outputs (``vmap``-ed for a batch) ahead of time, for one input shape; the
-result can be serialized, so this runs in a worker process (``app.engine.workers``).
+A ``Program`` is everything needed to compile: the SymPy trees and their ``Signature``
+(the input layout and the output shape). ``compile_executable`` traces, lowers and
+compiles one fused function of all requested outputs (``vmap``-ed for a batch) ahead of
+time, for one input shape; the result can be serialized, so this runs in a worker process
+(``app.engine.workers``).
 """
 
 from __future__ import annotations
@@ -19,9 +20,10 @@ import numpy as np
 import sympy
 
 from app.engine.evaluator import Evaluator
+from app.language.terms import Shape as Shape  # re-exported: layouts are made of shapes
 from app.language.build import variable_symbol
 
-Shape = tuple[int, ...]
+#: The derivatives of f itself; the first tier computes these and only these.
 KINDS = ("value", "gradient", "hessian")
 #: Products with a vector given at run time (an input of the executable, not a constant):
 #: jvp = J·tangent (tangent: n numbers), vjp = cotangentᵀ·J (cotangent: m numbers).
@@ -68,10 +70,9 @@ class Layout:
 
 
 @dataclass(frozen=True)
-class Program:
-    """A function of the flat coordinates: SymPy trees, input layout, output shape."""
+class Signature:
+    """What the server needs to know of a program to call it: inputs and output shape."""
 
-    exprs: tuple[Any, ...]
     layout: Layout
     out_shape: Shape
     stacked: bool  # True when f is a list of scalar expressions
@@ -79,6 +80,23 @@ class Program:
     @property
     def vector_valued(self) -> bool:
         return self.out_shape != ()
+
+    @property
+    def outputs(self) -> int:
+        """m, the number of outputs of f (1 for a scalar f)."""
+        return self.out_shape[0] if self.out_shape else 1
+
+    @classmethod
+    def of(cls, program: Signature) -> Signature:
+        """The signature alone, without a program's trees (small to send between processes)."""
+        return cls(program.layout, program.out_shape, program.stacked)
+
+
+@dataclass(frozen=True)
+class Program(Signature):
+    """A function of the flat coordinates: its signature and its SymPy trees."""
+
+    exprs: tuple[Any, ...]
 
     def function(self) -> Callable[[Any], Any]:
         """f: flat coordinates (n,) -> output of ``out_shape``, in float64."""
@@ -103,8 +121,7 @@ def output_sizes(n: int, out: Shape, kinds: Sequence[str]) -> dict[str, Shape]:
 
 def product_inputs(program: Program, kinds: Sequence[str]) -> list[Shape]:
     """The shapes of the run-time inputs after the point: a tangent, then a cotangent."""
-    m = program.out_shape[0] if program.vector_valued else 1
-    shapes = {"jvp": (program.layout.n,), "vjp": (m,)}
+    shapes = {"jvp": (program.layout.n,), "vjp": (program.outputs,)}
     return [shapes[k] for k in PRODUCTS if k in kinds]
 
 
@@ -112,7 +129,7 @@ def fused_function(program: Program, kinds: tuple[str, ...]) -> Callable[..., di
     """One function of the coordinates (and of the tangent / cotangent of ``jvp`` / ``vjp``)
     returning every requested output, from JAX's transforms."""
     f = program.function()
-    n, m = program.layout.n, (program.out_shape[0] if program.vector_valued else 1)
+    n, m = program.layout.n, program.outputs
     first = (jax.jacfwd(f) if n <= m else jax.jacrev(f)) if program.vector_valued else jax.grad(f)
     transforms = {"value": f, "gradient": first, "hessian": jax.hessian(f)}
 

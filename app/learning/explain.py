@@ -19,8 +19,6 @@ import numpy as np
 import sympy
 from sympy.logic.boolalg import Boolean
 
-from app.config import Limits
-from app.engine.compilation import CompileSpec, build_program
 from app.engine.evaluator import Evaluator
 from app.engine.xla import KINDS, Program, fused_function
 from app.errors import InputError, LimitError
@@ -34,12 +32,11 @@ _OPS = {sympy.Add: "add", sympy.Mul: "mul", sympy.Pow: "pow", sympy.Piecewise: "
         sympy.And: "and", sympy.Or: "or", sympy.Not: "not", **OP_NAMES}
 
 
-def explain_task(spec: CompileSpec, limits: Limits, point: np.ndarray) -> dict[str, Any]:
+def explain_task(program: Program, point: np.ndarray) -> dict[str, Any]:
     """``graph`` and ``cost`` of a scalar f at ``point`` (flat coordinates); for a worker."""
-    program = build_program(spec, limits)
     if program.vector_valued:
         raise InputError("'explain' needs a scalar f; this f has "
-                         f"{program.out_shape[0]} outputs: explain one of them at a time",
+                         f"{program.outputs} outputs: explain one of them at a time",
                          code="explain_needs_scalar")
     nodes = graph_nodes(program.exprs[0])
     if len(nodes) > MAX_GRAPH_NODES:

@@ -15,9 +15,7 @@ from typing import Any
 
 import sympy
 
-from app.config import Limits
-from app.engine.compilation import CompileSpec, build_program
-from app.engine.xla import Layout, Program
+from app.engine.xla import KINDS, Layout, Program
 from app.language import functions as F
 from app.language.build import variable_symbol
 from app.language.catalog import COMPONENTS
@@ -28,7 +26,6 @@ MAX_COORDINATES = 12  # n: the Hessian has n² strings per output
 MAX_OUTPUTS = 12  # m
 MAX_OPERATIONS = 400  # SymPy operations in f, after vectors are expanded
 MAX_SIMPLIFY_OPERATIONS = 60  # sympy.simplify only below this size
-KINDS = ("value", "gradient", "hessian")
 
 Scalar = Any
 Expanded = Scalar | list[Scalar]  # a scalar tree, or the components of a vector
@@ -38,9 +35,8 @@ class Skipped(Exception):
     """Symbolic work is not done for this request; the message says why."""
 
 
-def symbolic_task(spec: CompileSpec, limits: Limits, kinds: tuple[str, ...]) -> dict[str, Any]:
+def symbolic_task(program: Program, kinds: tuple[str, ...]) -> dict[str, Any]:
     """The ``symbolic`` part of a response (or ``{"skipped": reason}``); runs in a worker."""
-    program = build_program(spec, limits)
     try:
         return symbolic(program, kinds)
     except Skipped as reason:
@@ -100,7 +96,7 @@ def _outputs(program: Program, symbols: dict[sympy.Symbol, Expanded]) -> list[Sc
         return [expand.scalar(e) for e in program.exprs]
     result = expand(program.exprs[0])
     if program.vector_valued:
-        return _as_list(result, program.out_shape[0])
+        return _as_list(result, program.outputs)
     return [result]
 
 

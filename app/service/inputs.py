@@ -49,9 +49,9 @@ def grid_results(results: Mapping[str, np.ndarray], dims: Shape) -> dict[str, np
 
 
 def product_vectors(tangent: Sequence[float] | None, cotangent: float | Sequence[float] | None,
-                    kinds: Sequence[str], n: int, out_shape: Shape) -> list[np.ndarray]:
-    """The tangent (n,) and cotangent (m,) that ``jvp`` / ``vjp`` in ``kinds`` need."""
-    m = out_shape[0] if out_shape else 1
+                    kinds: Sequence[str], n: int, m: int) -> list[np.ndarray]:
+    """The tangent (n,) and cotangent (m,) that ``jvp`` / ``vjp`` in ``kinds`` need, for
+    n coordinates and m outputs."""
     vectors: list[np.ndarray] = []
     if "jvp" in kinds:
         vectors.append(_vector("tangent", tangent, n, "one per coordinate"))

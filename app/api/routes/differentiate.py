@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
 import numpy as np
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
+from app.api.deps import get_service
 from app.api.transport import MSGPACK, decode_request, encode_response, wants_msgpack
-from app.service.pipeline import Differentiator
 from schemas.differentiate import (
     DIFFERENTIATE_EXAMPLES,
     DifferentiateResponse,
@@ -26,15 +26,6 @@ def request_body_openapi() -> dict[str, Any]:
         MSGPACK: {"schema": schema}}}
 
 router = APIRouter(prefix="/v1", tags=["derivatives"])
-
-
-async def get_differentiator(request: Request) -> Differentiator:
-    """The process's differentiator, made by ``create_app`` (async: no thread hop)."""
-    differentiator: Differentiator = request.app.state.differentiator
-    return differentiator
-
-
-DifferentiatorDep = Annotated[Differentiator, Depends(get_differentiator)]
 
 
 @router.post(
@@ -57,7 +48,7 @@ async def differentiate(request: Request) -> Response:
     content_type, accept = request.headers.get("content-type"), request.headers.get("accept")
     body = (await run_in_threadpool(decode_request, raw, content_type) if big
             else decode_request(raw, content_type))
-    result = await (await get_differentiator(request)).run(body)
+    result = await (await get_service(request)).run(body)
     if big or _result_size(result) > BIG_RESULT:
         return await run_in_threadpool(encode_response, result, wants_msgpack(accept))
     return encode_response(result, wants_msgpack(accept))

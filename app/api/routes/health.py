@@ -21,7 +21,7 @@ async def livez() -> dict[str, str]:
             responses={503: {"description": "Starting: the compile workers are not warm yet"}})
 async def readyz(request: Request) -> Response:
     """Ready once a compile worker is up and warm (503 problem before that)."""
-    if request.app.state.differentiator.ready:
+    if request.app.state.service.ready:
         return JSONResponse({"status": "ready"})
     error = Unavailable("The compile workers are starting; retry shortly", code="starting")
     return problem_response(error.problem(), {"Retry-After": str(error.retry_after)})

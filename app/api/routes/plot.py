@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from starlette.responses import Response
 
-from app.api.routes.differentiate import DifferentiatorDep
+from app.api.deps import ServiceDep
 from app.service.plot import plot_svg
 from schemas.problem import PROBLEM_RESPONSES
 
@@ -27,12 +27,12 @@ async def plot(
                                      examples=["sin(x)"])],
     start: Bound,
     stop: Bound,
-    differentiator: DifferentiatorDep,
+    service: ServiceDep,
     num: Annotated[int, Query(ge=2, le=5000, description="points on the curve")] = 200,
     variable: Annotated[str | None, Query(description="the x axis; default: the "
                                           "expression's one free name")] = None,
     order: Annotated[int, Query(ge=1, le=2, description="1: f and f'; 2: f'' too")] = 1,
 ) -> Response:
     """f and f' (and f'' with order=2) of ``expression`` from ``start`` to ``stop``."""
-    svg = await plot_svg(differentiator, expression, start, stop, num, variable, order)
+    svg = await plot_svg(service, expression, start, stop, num, variable, order)
     return Response(svg, media_type="image/svg+xml")

@@ -1,0 +1,83 @@
+"""The two ways to evaluate a spec, behind one interface: ``signature`` and ``evaluate``.
+
+    XlaTier   a compiled XLA executable (``app.engine.xla``): warm requests, big problems
+    JetTier   forward-mode jets over NumPy (``app.engine.first_tier``): a new, small
+              expression, answered while XLA compiles it in the background
+
+``app.engine.engine.Engine.tier`` picks one; the service then runs the same steps for both.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+from starlette.concurrency import run_in_threadpool
+
+from app.engine.compilation import CompileSpec
+from app.engine.first_tier import NotInterpretable, interpret
+from app.engine.xla import Program, Signature, evaluate
+
+#: Evaluations whose points x (1 + n)^2 x outputs is at most this run on the event loop
+#: (~50 us): a thread hop would cost more.
+INLINE_WORK = 4096
+Results = dict[str, np.ndarray]
+
+
+class Tier(Protocol):
+    """A way to evaluate one spec's outputs at points."""
+
+    @property
+    def signature(self) -> Signature:
+        """The inputs' layout and the output shape."""
+        ...
+
+    async def evaluate(self, points: np.ndarray, vectors: Sequence[np.ndarray],
+                       batch: int | None) -> Results:
+        """The outputs at one point (n,) or a batch (N, n) padded to ``batch``."""
+        ...
+
+
+@dataclass(frozen=True)
+class XlaTier:
+    """A loaded XLA executable and its signature."""
+
+    signature: Signature
+    executable: Any
+
+    async def evaluate(self, points: np.ndarray, vectors: Sequence[np.ndarray],
+                       batch: int | None) -> Results:
+        """Run the executable: inline when the work is tiny, else in a thread."""
+        count = 1 if batch is None else points.shape[0]
+        work = count * (1 + self.signature.layout.n) ** 2 * self.signature.outputs
+        if work <= INLINE_WORK:
+            return evaluate(self.executable, points, batch, vectors)
+        return await run_in_threadpool(evaluate, self.executable, points, batch, vectors)
+
+
+@dataclass(frozen=True)
+class JetTier:
+    """A program interpreted with jets; once it has answered, XLA compiles the spec."""
+
+    program: Program
+    spec: CompileSpec
+    compile_later: Callable[[CompileSpec], None]
+    compiled: Callable[[CompileSpec], Awaitable[XlaTier]]
+
+    @property
+    def signature(self) -> Signature:
+        """The program's signature."""
+        return Signature.of(self.program)
+
+    async def evaluate(self, points: np.ndarray, vectors: Sequence[np.ndarray],
+                       batch: int | None) -> Results:
+        """The jets' outputs (in a thread); XLA's if a node turns out to have no jet rule."""
+        try:
+            results = await run_in_threadpool(interpret, self.program, self.spec.kinds,
+                                              points, batch is not None)
+        except NotInterpretable:  # the engine screens programs first: this is a safety net
+            return await (await self.compiled(self.spec)).evaluate(points, vectors, batch)
+        self.compile_later(self.spec)
+        return results

@@ -1,0 +1,36 @@
+"""Arrays -> the response body: coordinates, outputs by their documented names, and where
+any entry is not finite (JSON writes it as null)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from app.engine.nonfinite import NonFinite
+from app.engine.xla import COMPILED_KINDS, Signature
+
+
+def assemble(signature: Signature, results: Mapping[str, np.ndarray]) -> dict[str, Any]:
+    """The response body: coordinates, the outputs, and where any are not finite."""
+    body: dict[str, Any] = {"coordinates": signature.layout.coordinates()}
+    names = {"value": "value", "hessian": "hessian", "jvp": "jvp", "vjp": "vjp",
+             "gradient": "jacobian" if signature.vector_valued else "gradient"}
+    nonfinite = NonFinite()
+    for kind in COMPILED_KINDS:
+        if kind not in results:
+            continue
+        array = results[kind]
+        nonfinite.add(names[kind], array)
+        body[names[kind]] = float(array) if array.ndim == 0 else np.ascontiguousarray(array)
+    return {**body, **nonfinite.report()}
+
+
+def add_explanations(body: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
+    """``body`` with ``symbolic``, ``graph`` and ``cost``; the graph's non-finite entries
+    follow the outputs' in ``nonfinite``."""
+    if extra.get("nonfinite"):
+        body["nonfinite"] = body.get("nonfinite", []) + extra["nonfinite"]
+    body.update({k: v for k, v in extra.items() if k != "nonfinite"})
+    return body

@@ -1,0 +1,50 @@
+"""Request -> compile spec: its texts and the shapes of its values, read without parsing."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from app.engine.compilation import CompileSpec, Shapes
+from app.engine.xla import COMPILED_KINDS, bucket
+from app.errors import LimitError
+from app.service.inputs import grid_count
+from schemas.differentiate import DifferentiateRequest
+
+
+def _value_shape(value: Any) -> tuple[int, ...]:
+    return (len(value),) if isinstance(value, list) else ()
+
+
+def make_spec(request: DifferentiateRequest, max_points: int) -> CompileSpec:
+    """The compile spec of a request, from its texts and the shapes of its point values."""
+    stacked = isinstance(request.expression, list)
+    texts = tuple(request.expression) if stacked else (str(request.expression),)
+    declared: Shapes | None = None
+    if request.variables is not None:
+        declared = tuple((name, tuple(shape)) for name, shape in request.variables.items())
+    kinds = tuple(k for k in COMPILED_KINDS if k in request.derivatives)
+    if request.at is not None:
+        sampled = {k: _value_shape(v) for k, v in request.at.items()}
+        batch, count = None, 1
+    elif request.grid is not None:
+        count = grid_count(request.grid, max_points)
+        sampled, batch = dict.fromkeys(request.grid, ()), bucket(count)
+    elif isinstance(request.points, list):
+        count = len(request.points)
+        sampled = {k: _value_shape(v) for k, v in request.points[0].items()} if count else {}
+        batch = bucket(count)
+    else:
+        assert request.points is not None
+        columns = request.points
+        count = max((len(c) for c in columns.values()), default=0)
+        sampled = {k: _value_shape(c[0]) if c else () for k, c in columns.items()}
+        batch = bucket(count)
+    if count > max_points:
+        raise LimitError("max_points", max_points, f"The number of points ({count})")
+    return CompileSpec(texts, stacked, declared, tuple(sorted(sampled.items())), kinds, batch,
+                       count)
+
+
+def text_spec(expression: str) -> CompileSpec:
+    """The spec of one text alone, its free names scalars (to read the names it uses)."""
+    return CompileSpec((expression,), False, None, (), (), None, 1)
