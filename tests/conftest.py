@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -19,6 +18,7 @@ import pytest
 
 from app.config import Settings
 from app.service.pipeline import Differentiator
+from bench.servers import free_port
 from schemas.differentiate import DifferentiateRequest
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -79,13 +79,6 @@ def run_async(coroutine: Any) -> Any:
     API may be holding this thread's event loop)."""
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
         return pool.submit(asyncio.run, coroutine).result()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def start_server(env: dict[str, str] | None = None, args: tuple[str, ...] = ()) -> tuple[
