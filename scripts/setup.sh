@@ -4,7 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mode=${1:-serve}
-PYTHON=$(command -v "${PYTHON:-python3}") || { echo "python3 not found (set PYTHON)" >&2; exit 1; }
+# The interpreter's real path (not a shim's), or uv would remake .venv on every run.
+PYTHON=$("${PYTHON:-python3}" -c 'import sys; print(sys.executable)') \
+  || { echo "${PYTHON:-python3} does not run: set PYTHON to a Python 3.11 or newer" >&2; exit 1; }
 "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
   || { echo "nabla needs Python 3.11 or newer; $PYTHON is older (set PYTHON)" >&2; exit 1; }
 

@@ -14,12 +14,14 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import ormsgpack
 import pytest
 
+from app.api.transport import JSON, MSGPACK, encode_response
 from app.config import Settings
 from app.service.pipeline import Differentiator
 from bench.servers import free_port
-from schemas.differentiate import DifferentiateRequest
+from schemas.differentiate import DifferentiateRequest, DifferentiateResponse
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -69,7 +71,9 @@ def run(differentiator: Differentiator, event_loop_thread: asyncio.AbstractEvent
     def _run(**body: Any) -> dict[str, Any]:
         request = DifferentiateRequest.model_validate(body)
         future = asyncio.run_coroutine_threadsafe(differentiator.run(request), event_loop_thread)
-        return future.result()
+        result: dict[str, Any] = future.result()
+        check_answer(bytes(encode_response(result, msgpack=False).body))
+        return result
 
     return _run
 
@@ -112,7 +116,26 @@ def server_url() -> Iterator[str]:
     proc.wait(timeout=30)
 
 
+def check_answer(body: bytes, media_type: str = JSON) -> None:
+    """The answer matches the documented response model exactly (no field more, none
+    mistyped), so the schema and the real answer cannot drift apart."""
+    if media_type.startswith(MSGPACK):
+        DifferentiateResponse.model_validate(ormsgpack.unpackb(body), strict=True)
+    else:
+        DifferentiateResponse.model_validate_json(body, strict=True)
+
+
+def check_differentiate_answer(response: httpx.Response) -> None:
+    """An httpx response hook: every 200 answer of POST /v1/differentiate passes
+    ``check_answer``."""
+    request = response.request
+    if (request.method, request.url.path, response.status_code) == (
+            "POST", "/v1/differentiate", 200):
+        check_answer(response.read(), response.headers.get("content-type", JSON))
+
+
 @pytest.fixture(scope="session")
 def api(server_url: str) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=server_url, timeout=120) as client:
+    with httpx.Client(base_url=server_url, timeout=120,
+                      event_hooks={"response": [check_differentiate_answer]}) as client:
         yield client
