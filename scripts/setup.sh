@@ -10,15 +10,15 @@ PYTHON=$("${PYTHON:-python3}" -c 'import sys; print(sys.executable)') \
 "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
   || { echo "nabla needs Python 3.11 or newer; $PYTHON is older (set PYTHON)" >&2; exit 1; }
 
-# uv, at the version pyproject.toml requires, in a virtual environment of its own under .uv/:
-# pip installs it from the index pip is configured with, and a venv needs neither root nor
-# --user (which an externally managed system Python refuses).
+# uv, at the version pyproject.toml requires, in .uv/: pip installs it there from the index
+# pip is configured with. --target needs neither root, a venv module nor --user, and an
+# externally managed system Python (PEP 668) allows it.
 uv_version=$("$PYTHON" -c 'import tomllib
 print(tomllib.load(open("pyproject.toml", "rb"))["tool"]["uv"]["required-version"].lstrip("="))')
 if [[ "$(.uv/bin/uv --version 2>/dev/null)" != "uv $uv_version "* ]]; then
   rm -rf .uv
-  "$PYTHON" -m venv .uv
-  .uv/bin/python -m pip install --quiet --disable-pip-version-check "uv==$uv_version"
+  PIP_ROOT_USER_ACTION=ignore "$PYTHON" -m pip install --quiet --disable-pip-version-check \
+    --target .uv "uv==$uv_version"
 fi
 
 # The venv runs on this python3; uv never downloads an interpreter of its own.
