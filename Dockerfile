@@ -1,18 +1,22 @@
 # nabla: the production image. Build with `docker build -t nabla .`
-# Stages: deps (third-party packages, cached until pyproject.toml changes), wheel (the app),
-# runtime (slim, non-root, the two installed into one virtual environment).
+# Stages: deps (third-party packages as uv.lock pins them, cached until the lock changes),
+# wheel (the app), runtime (slim, non-root, the two installed into one virtual environment).
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 
 FROM ${PYTHON_IMAGE} AS deps
+# The uv that pyproject.toml's [tool.uv] required-version names (a test keeps the two equal).
+ARG UV_VERSION=0.13.9
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PYTHONDONTWRITEBYTECODE=1
 WORKDIR /build
-COPY pyproject.toml ./
-# The runtime dependencies alone, read from pyproject.toml, so code changes reuse this layer.
-RUN python -m venv /opt/venv \
- && python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" > requirements.txt \
- && /opt/venv/bin/pip install --no-cache-dir -r requirements.txt
+COPY pyproject.toml uv.lock ./
+# The runtime dependencies alone, exported from the lock with their hashes, so code changes
+# reuse this layer. uv only exports: pip installs, into a venv that keeps pip for the wheel.
+RUN pip install --no-cache-dir "uv==${UV_VERSION}" \
+ && uv export --frozen --no-dev --no-emit-project --output-file requirements.txt \
+ && python -m venv /opt/venv \
+ && /opt/venv/bin/pip install --no-cache-dir --require-hashes -r requirements.txt
 
 FROM ${PYTHON_IMAGE} AS wheel
 ENV PIP_NO_CACHE_DIR=1 \

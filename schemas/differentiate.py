@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Literal, Self, TypeAlias
 
 from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, model_validator
+from typing_extensions import TypeAliasType
 
 from schemas.learning import LEARNER_EXAMPLES, Cost, Graph, Symbolic
 
@@ -115,6 +116,8 @@ class DifferentiateRequest(BaseModel):
 class NonFinite(BaseModel):
     """Where a result is not a finite number (it is written as null)."""
 
+    model_config = ConfigDict(extra="forbid")
+
     field: Literal["value", "gradient", "jacobian", "hessian", "jvp", "vjp", "graph.value",
                    "graph.adjoint"]
     index: list[int] = Field(description="the entry's index within the field (for the "
@@ -123,9 +126,8 @@ class NonFinite(BaseModel):
 
 
 Entry: TypeAlias = float | None
-Nested: TypeAlias = Entry | list[Entry] | list[list[Entry]] | list[list[list[Entry]]] | list[
-    list[list[list[Entry]]]
-]
+# Any depth: a batch adds one axis and a grid one per variable, to an m x n x n Hessian.
+Nested = TypeAliasType("Nested", "Entry | list[Nested]")
 
 
 class DifferentiateResponse(BaseModel):
@@ -148,7 +150,10 @@ class DifferentiateResponse(BaseModel):
         None, description="how many entries are non-finite, when more than are listed"
     )
 
+    # Forbidding extra fields makes the documented schema exact: the tests validate every
+    # answer against it (tests/conftest.py), so schema and answer cannot drift apart.
     model_config = ConfigDict(
+        extra="forbid",
         json_schema_extra={
             "examples": [
                 {

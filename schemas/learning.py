@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any, TypeAlias
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 Entry: TypeAlias = float | bool | None
 Nested: TypeAlias = Entry | list[Any]
@@ -14,6 +14,8 @@ Formulas: TypeAlias = str | list[str] | list[list[str]] | list[list[list[str]]]
 
 class Symbolic(BaseModel):
     """Formulas in nabla's expression language: each can be posted back as an expression."""
+
+    model_config = ConfigDict(extra="forbid")
 
     value: Formulas | None = Field(None, description="f")
     gradient: list[str] | None = Field(None, description="scalar f: d f / d coordinate j")
@@ -27,6 +29,8 @@ class Symbolic(BaseModel):
 
 class GraphNode(BaseModel):
     """One distinct subexpression: its operation, inputs, value and adjoint d f / d node."""
+
+    model_config = ConfigDict(extra="forbid")
 
     id: int
     op: str = Field(description="'variable', 'constant', 'add', 'mul', 'pow', 'sin', 'dot', "
@@ -42,12 +46,16 @@ class GraphNode(BaseModel):
 class Graph(BaseModel):
     """The computational graph from the variables to f, inputs before their uses."""
 
+    model_config = ConfigDict(extra="forbid")
+
     nodes: list[GraphNode]
     output: int = Field(description="the id of f's node (its adjoint is 1)")
 
 
 class Cost(BaseModel):
     """Floating point operations of each computation compiled alone (XLA cost analysis)."""
+
+    model_config = ConfigDict(extra="forbid")
 
     value: float
     gradient: float

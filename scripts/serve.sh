@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Set up (scripts/setup.sh) and start nabla on http://127.0.0.1:8000 (override with HOST/PORT).
+# Set up .venv with the runtime dependencies only, then start nabla as the container does:
+# `nabla serve` (NABLA_HOST, default 127.0.0.1; NABLA_PORT, default 8000; WEB_CONCURRENCY).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh
-exec .venv/bin/python -m uvicorn app.main:app --host "${HOST:-127.0.0.1}" --port "${PORT:-8000}"
+bash scripts/setup.sh serve
+exec .venv/bin/nabla serve "$@"

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -15,11 +14,14 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import ormsgpack
 import pytest
 
+from app.api.transport import JSON, MSGPACK, encode_response
 from app.config import Settings
 from app.service.pipeline import Service
-from schemas.differentiate import DifferentiateRequest
+from bench.servers import free_port
+from schemas.differentiate import DifferentiateRequest, DifferentiateResponse
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -69,7 +71,9 @@ def run(differentiator: Service, event_loop_thread: asyncio.AbstractEventLoop) -
     def _run(**body: Any) -> dict[str, Any]:
         request = DifferentiateRequest.model_validate(body)
         future = asyncio.run_coroutine_threadsafe(differentiator.run(request), event_loop_thread)
-        return future.result()
+        result: dict[str, Any] = future.result()
+        check_answer(bytes(encode_response(result, msgpack=False).body))
+        return result
 
     return _run
 
@@ -79,13 +83,6 @@ def run_async(coroutine: Any) -> Any:
     API may be holding this thread's event loop)."""
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
         return pool.submit(asyncio.run, coroutine).result()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def start_server(env: dict[str, str] | None = None, args: tuple[str, ...] = ()) -> tuple[
@@ -119,7 +116,26 @@ def server_url() -> Iterator[str]:
     proc.wait(timeout=30)
 
 
+def check_answer(body: bytes, media_type: str = JSON) -> None:
+    """The answer matches the documented response model exactly (no field more, none
+    mistyped), so the schema and the real answer cannot drift apart."""
+    if media_type.startswith(MSGPACK):
+        DifferentiateResponse.model_validate(ormsgpack.unpackb(body), strict=True)
+    else:
+        DifferentiateResponse.model_validate_json(body, strict=True)
+
+
+def check_differentiate_answer(response: httpx.Response) -> None:
+    """An httpx response hook: every 200 answer of POST /v1/differentiate passes
+    ``check_answer``."""
+    request = response.request
+    if (request.method, request.url.path, response.status_code) == (
+            "POST", "/v1/differentiate", 200):
+        check_answer(response.read(), response.headers.get("content-type", JSON))
+
+
 @pytest.fixture(scope="session")
 def api(server_url: str) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=server_url, timeout=120) as client:
+    with httpx.Client(base_url=server_url, timeout=120,
+                      event_hooks={"response": [check_differentiate_answer]}) as client:
         yield client

@@ -122,9 +122,9 @@ def test_dockerfile_shape() -> None:
 
 
 def test_every_setting_is_in_the_readme() -> None:
-    readme = (ROOT / "README.md").read_text()
+    readme = (ROOT / "docs" / "configuration.md").read_text()  # the README links to it
     names = [f"NABLA_{name.upper()}" for name in Settings.model_fields]
     names += [f"NABLA_{name.upper()}" for name in ServerSettings.model_fields]
     names.append("WEB_CONCURRENCY")
     missing = [n for n in names if f"`{n}`" not in readme]
-    assert not missing, f"document these in the README's Configuration table: {missing}"
+    assert not missing, f"document these in docs/configuration.md's table: {missing}"

@@ -55,14 +55,15 @@ def install(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Pa
     """(the wheel, the fresh venv where it is installed), built away from the source tree."""
     work = tmp_path_factory.mktemp("packaging")
     context = build_context(work / "context")
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet",
-                    "--wheel-dir", str(work / "dist"), str(context)], check=True)
-    (wheel,) = (work / "dist").glob("nabla-*.whl")
     venv = work / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    # The fresh venv's own pip builds and installs: the project's .venv (made by uv) has none.
+    pip = [str(venv / "bin" / "python"), "-m", "pip", "--disable-pip-version-check"]
+    subprocess.run([*pip, "wheel", "--no-deps", "--quiet", "--wheel-dir", str(work / "dist"),
+                    str(context)], check=True)
+    (wheel,) = (work / "dist").glob("nabla-*.whl")
     # Dependencies come from the package index; pip's cache makes repeated runs fast.
-    subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet",
-                    "--disable-pip-version-check", str(wheel)], check=True)
+    subprocess.run([*pip, "install", "--quiet", str(wheel)], check=True)
     yield wheel, venv
 
 

@@ -20,8 +20,8 @@ import numpy as np
 import sympy
 
 from app.engine.evaluator import Evaluator
-from app.language.terms import Shape as Shape  # re-exported: layouts are made of shapes
 from app.language.build import variable_symbol
+from app.language.terms import Shape as Shape  # re-exported: layouts are made of shapes
 
 #: The derivatives of f itself; the first tier computes these and only these.
 KINDS = ("value", "gradient", "hessian")
