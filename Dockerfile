@@ -1,22 +1,18 @@
 # nabla: the production image. Build with `docker build -t nabla .`
-# Stages: deps (third-party packages as uv.lock pins them, cached until the lock changes),
-# wheel (the app), runtime (slim, non-root, the two installed into one virtual environment).
+# Stages: deps (third-party packages as requirements/serve.txt pins them, cached until it
+# changes), wheel (the app), runtime (slim, non-root, the two in one virtual environment).
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 
 FROM ${PYTHON_IMAGE} AS deps
-# The uv that pyproject.toml's [tool.uv] required-version names (a test keeps the two equal).
-ARG UV_VERSION=0.13.9
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PYTHONDONTWRITEBYTECODE=1
 WORKDIR /build
-COPY pyproject.toml uv.lock ./
-# The runtime dependencies alone, exported from the lock with their hashes, so code changes
-# reuse this layer. uv only exports: pip installs, into a venv that keeps pip for the wheel.
-RUN pip install --no-cache-dir "uv==${UV_VERSION}" \
- && uv export --frozen --no-dev --no-emit-project --output-file requirements.txt \
- && python -m venv /opt/venv \
- && /opt/venv/bin/pip install --no-cache-dir --require-hashes -r requirements.txt
+COPY requirements/serve.txt ./
+# The runtime dependencies alone, each at the version and hash the lock file pins, so code
+# changes reuse this layer.
+RUN python -m venv /opt/venv \
+ && /opt/venv/bin/pip install --no-cache-dir --require-hashes -r serve.txt
 
 FROM ${PYTHON_IMAGE} AS wheel
 ENV PIP_NO_CACHE_DIR=1 \

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Set up .venv from uv.lock: `setup.sh serve` installs the runtime dependencies only,
-# `setup.sh test` adds the test and lint tools. Needs only python3 (3.11+) and pip's index.
+# Set up .venv from the lock files in requirements/: `setup.sh serve` installs the runtime
+# dependencies only (requirements/serve.txt), `setup.sh test` adds the test and lint tools
+# (requirements/test.txt). Needs only python3 (3.11+) and pip's index.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mode=${1:-serve}
-# The interpreter's real path (not a shim's), or uv would remake .venv on every run.
+# The interpreter's real path (not a shim's), so .venv is made on the real one.
 PYTHON=$("${PYTHON:-python3}" -c 'import sys; print(sys.executable)') \
   || { echo "${PYTHON:-python3} does not run: set PYTHON to a Python 3.11 or newer" >&2; exit 1; }
 "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
@@ -23,11 +24,15 @@ fi
 
 # The venv runs on this python3; uv never downloads an interpreter of its own.
 export UV_PYTHON="$PYTHON" UV_PYTHON_DOWNLOADS=never
-# --locked: install exactly what uv.lock pins, and stop if pyproject.toml changed since.
+uv=(.uv/bin/uv pip)
+[ -x .venv/bin/python ] || .uv/bin/uv venv --quiet .venv
+# Every package at the version and hash the lock file pins (--require-hashes).
 case "$mode" in
-  # --inexact: serving never removes the test tools that `setup.sh test` installed.
-  serve) .uv/bin/uv sync --locked --inexact ;;
-  # Exact: the test run sees the lock's packages and nothing else.
-  test) .uv/bin/uv sync --locked --extra test --extra lint ;;
+  # Install, not sync: serving never removes the test tools that `setup.sh test` installed.
+  serve) "${uv[@]}" install --quiet --python .venv --require-hashes -r requirements/serve.txt ;;
+  # Sync: the test run sees the lock's packages and nothing else.
+  test) "${uv[@]}" sync --quiet --python .venv --require-hashes requirements/test.txt ;;
   *) echo "usage: scripts/setup.sh [serve|test]" >&2; exit 2 ;;
 esac
+# nabla itself, editable, with no dependencies of its own choosing.
+"${uv[@]}" install --quiet --python .venv --no-deps --editable .

@@ -1,61 +1,76 @@
-"""The set-up is reproducible: uv.lock was made from this pyproject.toml, and the image and
-scripts/setup.sh install from it with the uv version pyproject.toml requires."""
+"""The set-up is reproducible: the lock files in requirements/ pin every dependency that
+pyproject.toml declares, with hashes, and the image and scripts/setup.sh install from them."""
 
 from __future__ import annotations
 
 import re
-import shlex
 import tomllib
+from pathlib import Path
 from typing import Any
+
+import pytest
+from packaging.markers import Marker
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 from tests import dockerfile
 from tests.ops_support import ROOT
 
 PYPROJECT: dict[str, Any] = tomllib.loads((ROOT / "pyproject.toml").read_text())
-LOCK: dict[str, Any] = tomllib.loads((ROOT / "uv.lock").read_text())
-UV_VERSION = PYPROJECT["tool"]["uv"]["required-version"].removeprefix("==")
+PROJECT = PYPROJECT["project"]
+LOCKS = {"serve": ([], ROOT / "requirements" / "serve.txt"),
+         "test": (["test", "lint"], ROOT / "requirements" / "test.txt")}
+#: One pinned requirement: name, version, environment marker (or ""), then its hashes.
+PIN = re.compile(
+    r"^([A-Za-z0-9._-]+)==([^\s;\\]+)\s*(?:;\s*([^\\]+?))?\s*\\\n((?:\s+--hash=\S+.*\n)+)", re.M)
 
 
-def requirement(text: str, extra: str | None) -> tuple[str, str | None, tuple[str, ...], str]:
-    """(name, extra it belongs to, its own extras, version specifier) of a PEP 508 string."""
-    match = re.fullmatch(r"([A-Za-z0-9._-]+)(?:\[([^\]]*)\])?\s*([^;]*)", text)
-    assert match, f"not a plain requirement: {text!r}"
-    name, extras, specifier = match.groups()
-    return (re.sub(r"[-_.]+", "-", name).lower(), extra,
-            tuple(sorted(e.strip() for e in (extras or "").split(",") if e.strip())),
-            specifier.replace(" ", ""))
+def pins(lock: Path) -> list[tuple[str, str, str, int]]:
+    """(name, version, marker, number of hashes) of every package the lock file pins."""
+    return [(canonicalize_name(name), version, (marker or "").strip(), hashes.count("--hash="))
+            for name, version, marker, hashes in PIN.findall(lock.read_text())]
 
 
-def test_the_lock_was_made_from_this_pyproject() -> None:
-    project = PYPROJECT["project"]
-    declared = {requirement(r, None) for r in project["dependencies"]}
-    declared |= {requirement(r, extra) for extra, rs in project["optional-dependencies"].items()
-                 for r in rs}
-    (nabla,) = [p for p in LOCK["package"] if p["name"] == "nabla"]
-    locked = {(d["name"], d["marker"].removeprefix("extra == '").removesuffix("'")
-               if "marker" in d else None, tuple(sorted(d.get("extras", []))), d["specifier"])
-              for d in nabla["metadata"]["requires-dist"]}
-    assert locked == declared, "pyproject.toml changed after uv.lock: run `uv lock`"
-    assert set(nabla["metadata"]["provides-extras"]) == set(project["optional-dependencies"])
+@pytest.mark.parametrize("mode", list(LOCKS))
+def test_the_lock_pins_every_declared_dependency_with_hashes(mode: str) -> None:
+    extras, lock = LOCKS[mode]
+    declared = [Requirement(r) for r in PROJECT["dependencies"]]
+    declared += [Requirement(r) for e in extras for r in PROJECT["optional-dependencies"][e]]
+    pinned = pins(lock)
+    assert len(pinned) == sum(1 for line in lock.read_text().splitlines()
+                              if re.match(r"[A-Za-z0-9]", line)), "a line without hashes"
+    assert all(count >= 1 for *_, count in pinned)
+    # The versions this interpreter installs (the lock is universal: markers choose).
+    versions = {name: version for name, version, marker, _ in pinned
+                if not marker or Marker(marker).evaluate()}
+    for requirement in declared:
+        name = canonicalize_name(requirement.name)
+        assert name in versions, f"{name} is declared but not in {lock.name}: recompile it"
+        assert requirement.specifier.contains(versions[name], prereleases=True), (
+            f"{lock.name} pins {name}=={versions[name]}, outside {requirement.specifier}")
 
 
-def test_the_image_installs_from_the_lock_with_the_required_uv() -> None:
+def test_serve_and_test_locks_agree_on_every_shared_package() -> None:
+    serve = {(n, m): v for n, v, m, _ in pins(LOCKS["serve"][1])}
+    test = {(n, m): v for n, v, m, _ in pins(LOCKS["test"][1])}
+    assert serve.keys() <= test.keys()
+    assert {k: v for k, v in serve.items() if test[k] != v} == {}
+
+
+def test_no_lock_names_an_index() -> None:
+    for _, lock in LOCKS.values():
+        assert not re.search(r"--(extra-)?index-url|--find-links|://", lock.read_text())
+
+
+def test_the_image_installs_the_runtime_lock_with_hashes() -> None:
     deps = [i for i in dockerfile.instructions() if i.stage == 0]
-    args = dict(i.arguments.partition("=")[::2] for i in deps if i.keyword == "ARG")
-    assert args["UV_VERSION"] == UV_VERSION
-    copied = [w for i in deps if i.keyword == "COPY" for w in shlex.split(i.arguments)]
-    assert "uv.lock" in copied
+    assert any(i.keyword == "COPY" and "requirements/serve.txt" in i.arguments for i in deps)
     run = " ".join(i.arguments for i in deps if i.keyword == "RUN")
-    assert "uv export --frozen --no-dev" in run
-    assert "--require-hashes -r requirements.txt" in run
+    assert "--require-hashes -r serve.txt" in run
 
 
-def test_setup_installs_the_required_uv_from_the_lock() -> None:
+def test_setup_installs_the_required_uv_and_the_locks() -> None:
     script = (ROOT / "scripts" / "setup.sh").read_text()
-    assert 'required-version' in script  # the version is read, not written twice
-    syncs = [line for line in script.splitlines() if "uv sync" in line]
-    assert len(syncs) == 2
-    assert all("--locked" in line for line in syncs)
-    serve, test = syncs
-    assert "--extra" not in serve
-    assert "--extra test" in test and "--extra lint" in test
+    assert "required-version" in script  # the uv version is read, not written twice
+    assert re.search(r"serve\).*install .*--require-hashes -r requirements/serve.txt", script)
+    assert re.search(r"test\).*sync .*--require-hashes requirements/test.txt", script)
