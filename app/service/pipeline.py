@@ -47,6 +47,8 @@ MAX_NONFINITE_LISTED = 1000
 INLINE_WORK = 4096
 #: Batches of more points than this are converted and assembled in a thread.
 BIG_BATCH = 4096
+#: Seconds between two health checks of the worker pools.
+WATCH_SECONDS = 0.25
 T = TypeVar("T")
 logger = logging.getLogger("nabla")
 
@@ -107,28 +109,54 @@ class Differentiator:
     _programs: dict[CompileSpec, tuple[Program, int]] = field(default_factory=dict)
     _uncompilable: dict[CompileSpec, str] = field(default_factory=dict)
     _background: set[asyncio.Task[None]] = field(default_factory=set)
+    _watchdog: asyncio.Task[None] | None = None
 
     def __post_init__(self) -> None:
         self.cache = ExecutableCache(self.settings.compile_cache_size)
 
     def start(self) -> None:
-        """Start the compile workers and the parse worker (unless working in process)."""
+        """Start the compile workers, the parse worker (unless working in process) and the
+        watchdog that heals their pools; call it on the running event loop."""
         if not self.settings.in_process and self.pool is None:
             self.pool = CompilePool(self.settings)
             if self.settings.interpret:
-                self.parse_pool = CompilePool(self.settings, workers=1,
+                self.parse_pool = CompilePool(self.settings, workers=1, name="parse",
                                               budget=self.settings.parse_timeout_seconds)
+            self._watchdog = asyncio.get_running_loop().create_task(self._watch())
+
+    async def _watch(self) -> None:
+        while True:
+            for pool in self._pools():
+                try:
+                    pool.watch()
+                except Exception:  # the watchdog must outlive any one failure
+                    logger.exception("worker pool health check failed")
+            await asyncio.sleep(WATCH_SECONDS)
+
+    def _pools(self) -> list[CompilePool]:
+        return [p for p in (self.pool, self.parse_pool) if p is not None]
+
+    @property
+    def not_ready_reason(self) -> str | None:
+        """Why new expressions cannot be read or compiled now, or None when they can."""
+        if self.settings.in_process:
+            return None
+        if self.pool is None:
+            return "the compile workers are not started"
+        return next((r for p in self._pools() if (r := p.not_ready_reason) is not None), None)
 
     @property
     def ready(self) -> bool:
         """Whether new expressions can be compiled now."""
-        return self.settings.in_process or (self.pool is not None and self.pool.ready)
+        return self.not_ready_reason is None
 
     def close(self) -> None:
-        """Stop the compile workers."""
-        for pool in (self.pool, self.parse_pool):
-            if pool is not None:
-                pool.close()
+        """Stop the watchdog and the compile workers."""
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            self._watchdog = None
+        for pool in self._pools():
+            pool.close()
         self.pool = self.parse_pool = None
 
     async def run(self, request: DifferentiateRequest) -> dict[str, Any]:
