@@ -33,6 +33,8 @@ from app.errors import NablaError, Unavailable
 from app.ops.metrics import record_compile
 
 logger = logging.getLogger("nabla")
+#: Seconds between two health checks of the worker pools.
+WATCH_SECONDS = 0.25
 
 
 class Engine:
@@ -48,25 +50,51 @@ class Engine:
         self._parses: SingleFlight[Hashable, Parsed] = SingleFlight()
         self._uncompilable: LRUCache[CompileSpec, str] = LRUCache(settings.compile_cache_size)
         self._background: set[asyncio.Task[None]] = set()
+        self._watchdog: asyncio.Task[None] | None = None
 
     def start(self) -> None:
-        """Start the compile workers and the parse worker (unless working in process)."""
+        """Start the compile workers, the parse worker (unless working in process) and the
+        watchdog that heals their pools; call it on the running event loop."""
         if not self.settings.in_process and self.pool is None:
             self.pool = CompilePool(self.settings)
             if self.settings.interpret:
-                self.parse_pool = CompilePool(self.settings, workers=1,
+                self.parse_pool = CompilePool(self.settings, workers=1, name="parse",
                                               budget=self.settings.parse_timeout_seconds)
+            self._watchdog = asyncio.get_running_loop().create_task(self._watch())
+
+    async def _watch(self) -> None:
+        while True:
+            for pool in self._pools():
+                try:
+                    pool.watch()
+                except Exception:  # the watchdog must outlive any one failure
+                    logger.exception("worker pool health check failed")
+            await asyncio.sleep(WATCH_SECONDS)
+
+    def _pools(self) -> list[CompilePool]:
+        return [p for p in (self.pool, self.parse_pool) if p is not None]
+
+    @property
+    def not_ready_reason(self) -> str | None:
+        """Why new expressions cannot be read or compiled now, or None when they can."""
+        if self.settings.in_process:
+            return None
+        if self.pool is None:
+            return "the compile workers are not started"
+        return next((r for p in self._pools() if (r := p.not_ready_reason) is not None), None)
 
     @property
     def ready(self) -> bool:
         """Whether new expressions can be compiled now."""
-        return self.settings.in_process or (self.pool is not None and self.pool.ready)
+        return self.not_ready_reason is None
 
     def close(self) -> None:
-        """Stop the workers."""
-        for pool in (self.pool, self.parse_pool):
-            if pool is not None:
-                pool.close()
+        """Stop the watchdog and the workers."""
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            self._watchdog = None
+        for pool in self._pools():
+            pool.close()
         self.pool = self.parse_pool = None
 
     async def tier(self, spec: CompileSpec) -> Tier:

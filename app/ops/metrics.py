@@ -46,6 +46,17 @@ COMPILE_SECONDS = Histogram(
 )
 
 
+WORKER_POOL_REBUILDS = Counter(
+    "nabla_worker_pool_rebuilds", "Worker pools torn down and started again after a fault "
+    "(a worker killed or stopped, a broken pool)", ["pool"], registry=None,
+)
+
+
+def record_pool_rebuild(pool: str) -> None:
+    """Count one rebuild of the worker pool ``pool`` (compile, parse)."""
+    WORKER_POOL_REBUILDS.labels(pool=pool).inc()
+
+
 def record_compile(phases: Mapping[str, float]) -> None:
     """Count the seconds of one cold compile, by phase (parse, compile, load)."""
     for phase, seconds in phases.items():
@@ -88,6 +99,7 @@ class Metrics:
                                  ["method"], registry=self.registry)
         self.registry.register(CompileCacheCollector(cache))
         self.registry.register(COMPILE_SECONDS)
+        self.registry.register(WORKER_POOL_REBUILDS)
         ProcessCollector(registry=self.registry)
         PlatformCollector(registry=self.registry)
         GCCollector(registry=self.registry)

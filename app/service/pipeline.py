@@ -31,6 +31,8 @@ from schemas.differentiate import DifferentiateRequest
 
 #: Batches of more points than this are converted and assembled in a thread.
 BIG_BATCH = 4096
+#: Seconds between two health checks of the worker pools.
+WATCH_SECONDS = 0.25
 T = TypeVar("T")
 
 
@@ -50,6 +52,11 @@ class Service:
     def ready(self) -> bool:
         """Whether new expressions can be compiled now."""
         return self.engine.ready
+
+    @property
+    def not_ready_reason(self) -> str | None:
+        """Why new expressions cannot be read or compiled now, or None when they can."""
+        return self.engine.not_ready_reason
 
     def start(self) -> None:
         """Start the worker processes (unless working in process)."""

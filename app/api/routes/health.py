@@ -18,10 +18,13 @@ async def livez() -> dict[str, str]:
 
 
 @router.get("/readyz", summary="The service can take work",
-            responses={503: {"description": "Starting: the compile workers are not warm yet"}})
+            responses={503: {"description": "No worker can take work: starting, or being "
+                             "restarted after a fault, or every worker stopped"}})
 async def readyz(request: Request) -> Response:
-    """Ready once a compile worker is up and warm (503 problem before that)."""
-    if request.app.state.service.ready:
+    """Ready while a compile worker is up, warm and running (503 problem otherwise)."""
+    reason = request.app.state.service.not_ready_reason
+    if reason is None:
         return JSONResponse({"status": "ready"})
-    error = Unavailable("The compile workers are starting; retry shortly", code="starting")
+    code = "starting" if reason.endswith("starting") else "not_ready"
+    error = Unavailable(f"Not ready: {reason}; retry shortly", code=code)
     return problem_response(error.problem(), {"Retry-After": str(error.retry_after)})
