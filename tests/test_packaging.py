@@ -46,6 +46,7 @@ def build_context(target: Path) -> Path:
                 n for n in names
                 if dockerignored(str((Path(folder) / n).relative_to(ROOT)))])
         else:
+            (target / source).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(origin, target / source)
     return target
 
@@ -62,8 +63,11 @@ def install(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Pa
     subprocess.run([*pip, "wheel", "--no-deps", "--quiet", "--wheel-dir", str(work / "dist"),
                     str(context)], check=True)
     (wheel,) = (work / "dist").glob("nabla-*.whl")
-    # Dependencies come from the package index; pip's cache makes repeated runs fast.
-    subprocess.run([*pip, "install", "--quiet", str(wheel)], check=True)
+    # As the image does: the runtime lock with its hashes, then the wheel alone (pip's cache
+    # makes repeated runs fast).
+    subprocess.run([*pip, "install", "--quiet", "--require-hashes", "-r",
+                    str(context / "requirements" / "serve.txt")], check=True)
+    subprocess.run([*pip, "install", "--quiet", "--no-deps", str(wheel)], check=True)
     yield wheel, venv
 
 
