@@ -31,8 +31,6 @@ from schemas.differentiate import DifferentiateRequest
 
 #: Batches of more points than this are converted and assembled in a thread.
 BIG_BATCH = 4096
-#: Seconds between two health checks of the worker pools.
-WATCH_SECONDS = 0.25
 T = TypeVar("T")
 
 
