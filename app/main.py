@@ -11,6 +11,7 @@ from app import __version__
 from app.api import observability, openapi, problems
 from app.api.limits import BodySizeLimit, ConcurrencyLimit
 from app.api.memo import ResponseMemo
+from app.api.ratelimit import RateLimit
 from app.api.routes import differentiate, docs, functions, health, pages, plot
 from app.config import Settings, get_settings
 from app.service.pipeline import Service
@@ -47,6 +48,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(ResponseMemo, max_bytes=settings.response_cache_bytes,
                        paths=("/v1/differentiate",))
     app.add_middleware(ConcurrencyLimit, max_requests=settings.max_concurrent_requests)
+    app.add_middleware(RateLimit, settings=settings)  # outside the memo: every request counts
     observability.install(app, settings, service.cache)
     app.include_router(differentiate.router)
     app.include_router(plot.router)
