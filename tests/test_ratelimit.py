@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -21,6 +24,7 @@ from app.api import ratelimit
 from app.api.apikeys import key_hash
 from app.config import Settings
 from app.main import create_app
+from tests.ops_support import ROOT
 from tests.redis_support import RedisServer
 
 PROBLEM = "application/problem+json"
@@ -147,7 +151,7 @@ def test_no_limit_by_default(serve: Serve) -> None:
 
 def test_a_bad_rate_limit_is_refused_at_startup() -> None:
     with pytest.raises(ValueError, match="NABLA_RATE_LIMIT='lots' is not a rate limit"):
-        ratelimit.RateLimit(create_app(), Settings(rate_limit="lots"))
+        create_app(Settings(rate_limit="lots"))
 
 
 # API keys ---------------------------------------------------------------------------------
@@ -201,14 +205,22 @@ def test_keys_are_never_logged(serve: Serve, caplog: pytest.LogCaptureFixture) -
 
 def test_the_configuration_holds_hashes_never_keys(serve: Serve, tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="never the key itself") as raised:
-        ratelimit.RateLimit(create_app(), Settings(api_key_hashes=KEY_A))
-    assert KEY_A not in str(raised.value)
+        create_app(Settings(api_key_hashes=f"{key_hash(KEY_B)},{KEY_A}"))
+    assert KEY_A not in str(raised.value) and "number 2" in str(raised.value)
     listed = tmp_path / "keys"
     listed.write_text(f"# the team's keys\n{key_hash(KEY_A)}  # alice\n\n{key_hash(KEY_B)}\n")
     app = serve(api_key_file=str(listed))
     for key in (KEY_A, KEY_B):
         assert statuses(app.get(API, headers={"X-API-Key": key})) == [200]
     assert statuses(app.get(API)) == [401]
+
+
+@pytest.mark.slow
+def test_the_server_does_not_start_without_its_key_file(tmp_path: Path) -> None:
+    env = {**os.environ, "NABLA_API_KEY_FILE": str(tmp_path / "missing")}
+    done = subprocess.run([sys.executable, "-c", "import app.main"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode != 0 and "FileNotFoundError" in done.stderr
 
 
 # Shared through Redis ---------------------------------------------------------------------

@@ -99,6 +99,13 @@ class Limiter:
                 key_prefix="nabla", connection_pool=self.pool))  # type: ignore[arg-type]
         self.shared_down_until = 0.0
 
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Limiter | None:
+        """The limiter ``settings`` ask for, or None when ``rate_limit`` is empty."""
+        if not settings.rate_limit.strip():
+            return None
+        return cls(parse_limits(settings.rate_limit), settings.redis_url)
+
     async def close(self) -> None:
         """Close the connections to Redis."""
         if self.pool is not None:
@@ -140,12 +147,12 @@ def client_address(scope: Scope) -> str:
 class RateLimit:
     """ASGI middleware: API keys (401) and per-client rate limits (429) on ``prefix``."""
 
-    def __init__(self, app: ASGIApp, settings: Settings, prefix: str = "/v1/") -> None:
+    def __init__(self, app: ASGIApp, keys: ApiKeys | None, limiter: Limiter | None,
+                 prefix: str = "/v1/") -> None:
         self.app = app
+        self.keys = keys
+        self.limiter = limiter
         self.prefix = prefix
-        self.keys = ApiKeys.from_settings(settings)
-        self.limiter = (Limiter(parse_limits(settings.rate_limit), settings.redis_url)
-                        if settings.rate_limit.strip() else None)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan" and self.limiter is not None:
