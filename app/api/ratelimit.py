@@ -81,13 +81,32 @@ def parse_limits(text: str) -> list[RateLimitItem]:
                          "'600/minute', or several separated by ';'") from None
 
 
+class SweptMemoryStorage(MemoryStorage):
+    """limits' memory storage, sweeping out expired counters at most every ``SWEEP_SECONDS``.
+
+    Its own schedule sweeps every client's counters after nearly every request: O(clients)
+    on the event loop each time (1.3 ms a request with 10,000 clients in the window). A
+    counter is checked for expiry whenever it is read, so sweeping less often only keeps
+    expired ones in memory a little longer.
+    """
+
+    SWEEP_SECONDS = 1.0
+    _next_sweep = 0.0
+
+    async def _MemoryStorage__schedule_expiry(self) -> None:  # overrides the private schedule
+        now = time.monotonic()
+        if now >= self._next_sweep:
+            self._next_sweep = now + self.SWEEP_SECONDS
+            await super()._MemoryStorage__schedule_expiry()  # type: ignore[misc]
+
+
 class Limiter:
     """Counts each client's requests against the limits, in Redis or in memory."""
 
     def __init__(self, items: list[RateLimitItem], redis_url: str = "") -> None:
         self.items = items
         self.policy = ", ".join(f"{i.amount};w={i.get_expiry()}" for i in items)
-        self.local = SlidingWindowCounterRateLimiter(MemoryStorage())
+        self.local = SlidingWindowCounterRateLimiter(SweptMemoryStorage())
         self.shared: SlidingWindowCounterRateLimiter | None = None
         self.pool: redis.asyncio.ConnectionPool | None = None
         if redis_url:
