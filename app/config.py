@@ -60,6 +60,15 @@ class Settings(Limits):
         "info", description="the least severe log records written")
     log_format: Literal["json", "text"] = Field("json", description="one JSON object per line, "
                                                 "or plain text for reading at a terminal")
+    # Rate limits and API keys of /v1/ (app/api/ratelimit.py, app/api/apikeys.py).
+    rate_limit: str = Field("", description="requests one client may send to /v1/, in the "
+                            "notation of the limits library ('600/minute', "
+                            "'20/second;600/minute'); empty: no limit")
+    redis_url: str = Field("", description="a Redis that every replica shares the rate "
+                           "limits through (redis://host:6379/0); empty: each process's memory")
+    api_key_hashes: str = Field("", description="SHA-256 hashes (hex, comma-separated) of the "
+                                "API keys that /v1/ accepts; none (and no file): no key needed")
+    api_key_file: str = Field("", description="a file of SHA-256 hashes of API keys, one a line")
 
 
 @lru_cache(maxsize=1)

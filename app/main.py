@@ -9,8 +9,10 @@ from fastapi import FastAPI
 
 from app import __version__
 from app.api import observability, openapi, problems
+from app.api.apikeys import ApiKeys
 from app.api.limits import BodySizeLimit, ConcurrencyLimit
 from app.api.memo import ResponseMemo
+from app.api.ratelimit import Limiter, RateLimit
 from app.api.routes import differentiate, docs, functions, health, pages, plot
 from app.config import Settings, get_settings
 from app.service.pipeline import Service
@@ -47,6 +49,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(ResponseMemo, max_bytes=settings.response_cache_bytes,
                        paths=("/v1/differentiate",))
     app.add_middleware(ConcurrencyLimit, max_requests=settings.max_concurrent_requests)
+    # Outside the memo, so every request counts; bad settings are refused here, at start-up.
+    app.add_middleware(RateLimit, keys=ApiKeys.from_settings(settings),
+                       limiter=Limiter.from_settings(settings))
     observability.install(app, settings, service.cache)
     app.include_router(differentiate.router)
     app.include_router(plot.router)

@@ -7,10 +7,26 @@ bash scripts/setup.sh test
 # The browser tests drive Debian's Chromium: install it when missing (CI runs as root). If that
 # fails, say so in one line; then CI (CI=true) fails, and a local run goes on without the
 # browser tests, which skip with the same reason (tests/browser/conftest.py).
+# The rate-limit tests start a real redis-server (Debian's), installed the same way; without
+# it CI fails and a local run skips those tests (tests/redis_support.py).
 chromium=/usr/bin/chromium
-if [ ! -x "$chromium" ]; then
-  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
-  } >/dev/null 2>&1 || true
+redis_server=/usr/bin/redis-server
+missing=()
+[ -x "$chromium" ] || missing+=(chromium)
+[ -x "$redis_server" ] || missing+=(redis-server)
+if [ "${#missing[@]}" -gt 0 ] && apt-get update -qq >/dev/null 2>&1; then
+  for package in "${missing[@]}"; do  # one by one: one that fails leaves the other
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$package" >/dev/null 2>&1 || true
+  done
+fi
+if [ ! -x "$redis_server" ]; then
+  if [ "${CI:-}" = true ]; then
+    echo "redis-server ($redis_server) is missing and 'apt-get install redis-server' failed:" \
+         "the rate-limit tests cannot run, so CI fails" >&2
+    exit 1
+  fi
+  echo "redis-server ($redis_server) is missing and 'apt-get install redis-server' failed:" \
+       "the tests that need it will be skipped" >&2
 fi
 if [ ! -x "$chromium" ]; then
   if [ "${CI:-}" = true ]; then

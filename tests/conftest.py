@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import hypothesis
 import ormsgpack
 import pytest
 
@@ -139,3 +140,11 @@ def api(server_url: str) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=server_url, timeout=120,
                       event_hooks={"response": [check_differentiate_answer]}) as client:
         yield client
+
+
+# Hypothesis draws the same examples on every run and machine (seeded from each test, no
+# example database), so a failure can be replayed; HYPOTHESIS_PROFILE=explore draws new
+# ones, for a search on purpose.
+hypothesis.settings.register_profile("nabla", derandomize=True, database=None)
+hypothesis.settings.register_profile("explore", derandomize=False)
+hypothesis.settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "nabla"))

@@ -4,6 +4,10 @@
     nabla differentiate "x*y" "x + y^2" --at x=2 --at y=3 --json
     nabla serve --port 8000
 
+A 429 or 503 answer is tried again (``--retries``, default 3) after the wait its
+``Retry-After`` asks for, at most ``--max-retry-wait`` seconds. An API key is read from
+``$NABLA_API_KEY`` (never from the command line, which other users can see).
+
 Exit status: 0 on success, 1 when the service answers with an error or cannot be reached,
 2 for a command line that does not parse.
 """
@@ -22,6 +26,7 @@ import httpx
 
 from app import __version__
 from app.client.client import DEFAULT_URL, NablaAPIError, NablaClient
+from app.client.retries import RetryPolicy
 from app.client.table import render_result
 
 
@@ -93,6 +98,11 @@ def parser() -> argparse.ArgumentParser:
     diff.add_argument("--url", default=os.environ.get("NABLA_URL", DEFAULT_URL),
                       help="the service (default: $NABLA_URL or %(default)s)")
     diff.add_argument("--json", action="store_true", help="print the API's JSON answer")
+    diff.add_argument("--retries", type=_count, default=RetryPolicy.retries, metavar="N",
+                      help="tries again after a 429 or 503 answer (default: %(default)s)")
+    diff.add_argument("--max-retry-wait", type=_seconds, default=RetryPolicy.max_wait,
+                      metavar="SECONDS", help="the longest wait before a retry, whatever "
+                      "the service's Retry-After asks (default: %(default)s)")
     serve = commands.add_parser("serve", help="run the server", description="Run the nabla "
                                 "server; see the README for its NABLA_* environment variables.")
     serve.add_argument("--host", help="address to listen on (default: $NABLA_HOST or 127.0.0.1)")
@@ -108,8 +118,10 @@ def differentiate(args: argparse.Namespace, top: argparse.ArgumentParser) -> int
         request = build_request(args.expression, args.at, args.var, args.derivatives)
     except argparse.ArgumentTypeError as error:
         top.error(str(error))
+    retry = RetryPolicy(retries=args.retries, max_wait=args.max_retry_wait)
     try:
-        with NablaClient(args.url) as client:
+        with NablaClient(args.url, api_key=os.environ.get("NABLA_API_KEY") or None,
+                         retry=retry, on_retry=_say_retry) as client:
             result = client.differentiate(**request)
     except NablaAPIError as error:
         if args.json:
@@ -121,6 +133,28 @@ def differentiate(args: argparse.Namespace, top: argparse.ArgumentParser) -> int
         return 1
     print(json.dumps(result, indent=2) if args.json else render_result(result))
     return 0
+
+
+def _count(text: str) -> int:
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"{text!r}: give a whole number, 0 or more")
+    return int(text)
+
+
+def _seconds(text: str) -> float:
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = math.nan
+    if not (math.isfinite(seconds) and seconds >= 0):
+        raise argparse.ArgumentTypeError(f"{text!r}: give a number of seconds, 0 or more")
+    return seconds
+
+
+def _say_retry(error: NablaAPIError, seconds: float) -> None:
+    code = f" ({error.code})" if error.code else ""
+    print(f"nabla: {error.status} {error.title}{code}; trying again in {seconds:g} s",
+          file=sys.stderr)
 
 
 def _report(error: NablaAPIError, request: dict[str, Any]) -> None:

@@ -3,15 +3,20 @@
     NablaClient("http://127.0.0.1:8000").differentiate("x**2 * y", at={"x": 1, "y": 2})
 
 4xx and 5xx answers raise ``NablaAPIError``, which carries the RFC 9457 problem document.
+A 429 or 503 is first tried again, up to ``RetryPolicy.retries`` times, after the wait its
+``Retry-After`` asks for (capped); see ``app/client/retries.py``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from types import TracebackType
 from typing import Any
 
 import httpx
+
+from app.client.retries import RetryPolicy, retry_after_seconds
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 Point = Mapping[str, Any]
@@ -20,8 +25,10 @@ Point = Mapping[str, Any]
 class NablaAPIError(Exception):
     """The service answered with an error; ``problem`` is its problem document."""
 
-    def __init__(self, status: int, problem: dict[str, Any]) -> None:
+    def __init__(self, status: int, problem: dict[str, Any],
+                 retry_after: float | None = None) -> None:
         self.status = status
+        self.retry_after = retry_after  # seconds, from the answer's Retry-After
         self.problem = problem
         self.title = str(problem.get("title", f"HTTP {status}"))
         self.detail = str(problem.get("detail", ""))
@@ -31,11 +38,23 @@ class NablaAPIError(Exception):
 
 
 class NablaClient:
-    """A connection to one nabla service; use it as a context manager, or ``close()`` it."""
+    """A connection to one nabla service; use it as a context manager, or ``close()`` it.
+
+    ``api_key`` is sent as ``Authorization: Bearer``; ``retry`` says how often a 429 or 503
+    is tried again; ``sleep`` waits (``time.sleep``); ``on_retry(error, seconds)`` hears of
+    each retry before its wait.
+    """
 
     def __init__(self, base_url: str = DEFAULT_URL, *, timeout: float = 120.0,
-                 transport: httpx.BaseTransport | None = None) -> None:
-        self._http = httpx.Client(base_url=base_url, timeout=timeout, transport=transport)
+                 transport: httpx.BaseTransport | None = None, api_key: str | None = None,
+                 retry: RetryPolicy | None = None, sleep: Callable[[float], None] = time.sleep,
+                 on_retry: Callable[[NablaAPIError, float], None] | None = None) -> None:
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else None
+        self._http = httpx.Client(base_url=base_url, timeout=timeout, transport=transport,
+                                  headers=headers)
+        self.retry = retry or RetryPolicy()
+        self._sleep = sleep
+        self._on_retry = on_retry
 
     def __enter__(self) -> NablaClient:
         return self
@@ -65,11 +84,22 @@ class NablaClient:
         return self._http.get("/readyz").status_code == 200
 
     def _request(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
-        response = self._http.request(method, path, **kwargs)
-        if response.is_error:
-            raise NablaAPIError(response.status_code, _problem_of(response))
-        body: dict[str, Any] = response.json()
-        return body
+        retry = 0
+        while True:
+            response = self._http.request(method, path, **kwargs)
+            if not response.is_error:
+                body: dict[str, Any] = response.json()
+                return body
+            retry += 1
+            asked = response.headers.get("retry-after")
+            error = NablaAPIError(response.status_code, _problem_of(response),
+                                  retry_after_seconds(asked))
+            wait = self.retry.wait(response.status_code, asked, retry)
+            if wait is None:
+                raise error
+            if self._on_retry is not None:
+                self._on_retry(error, wait)
+            self._sleep(wait)
 
 
 def _problem_of(response: httpx.Response) -> dict[str, Any]:

@@ -68,8 +68,10 @@ def _compile(spec: CompileSpec, limits: Limits,
              program: Program | None) -> Compiled | dict[str, Any]:
     try:
         return compile_or_problem(spec, limits, program)
-    except Exception as error:  # XLA reports exhausted memory as its own runtime error
-        if "RESOURCE_EXHAUSTED" in str(error) or isinstance(error, MemoryError):
+    except Exception as error:  # XLA reports exhausted memory as its own runtime error, and
+        # a C++ allocation over RLIMIT_DATA can surface as RuntimeError("std::bad_alloc")
+        if any(s in str(error) for s in ("RESOURCE_EXHAUSTED", "bad_alloc")) or isinstance(
+                error, MemoryError):
             return TooComplex.memory().problem()
         raise
 
