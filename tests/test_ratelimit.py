@@ -24,6 +24,7 @@ from app.api import ratelimit
 from app.api.apikeys import key_hash
 from app.config import Settings
 from app.main import create_app
+from tests.conftest import run_async
 from tests.ops_support import ROOT
 from tests.redis_support import RedisServer
 
@@ -175,7 +176,7 @@ def test_memory_counters_are_swept_once_a_second_not_after_every_request() -> No
             await limiter.hit(f"ip:127.0.0.{client % 50}")
             await asyncio.sleep(0)
 
-    asyncio.run(requests())
+    run_async(requests())  # a loop of its own (Playwright may hold this thread's)
     assert 1 <= sweeps <= 2
 
 
