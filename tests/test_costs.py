@@ -16,8 +16,10 @@ from app.config import Limits, Settings
 from app.engine import engine as engine_module
 from app.engine.compilation import CompileSpec, build_program
 from app.engine.costs import compile_seconds, hopeless, program_cost
+from app.engine.planning import Policy, parse_and_plan, plan
 from app.engine.xla import KINDS
-from app.errors import NablaError
+from app.errors import NablaError, TooComplex
+from app.language import syntax
 from app.main import create_app
 from app.service.pipeline import Service
 from schemas.differentiate import DifferentiateRequest
@@ -57,6 +59,14 @@ def test_a_compile_bomb_is_refused_at_once_by_its_estimate(compiles: list[Compil
     assert problem["estimated_seconds"] > 2 * 20
     assert "estimate" in problem["detail"]
     assert compiles == []
+
+
+def test_a_refusal_is_made_where_the_text_is_read() -> None:
+    policy = Policy(budget=20.0, interpret=True)
+    with pytest.raises(TooComplex):  # in the worker: the bomb's trees never reach the server
+        parse_and_plan(CompileSpec((BOMB,), False, None, (), KINDS, None, 1), Limits(), policy)
+    values = CompileSpec((BOMB,), False, None, (), ("value",), None, 1)
+    assert plan(values, parse_and_plan(values, Limits(), policy), policy) == "xla"
 
 
 def closed_form(x: list[float]) -> tuple[Any, list[Any], list[list[Any]]]:
@@ -111,10 +121,11 @@ GRID = {"expression": "x*y*z*w", "grid": {v: {"start": 0, "stop": 1, "num": 31}
 
 def test_an_answer_too_big_is_refused_before_anything_is_parsed(
         monkeypatch: pytest.MonkeyPatch) -> None:
-    def parse(*args: Any) -> Any:
-        raise AssertionError("parsed")
+    class Refusing:
+        def parse(self, text: str) -> Any:
+            raise AssertionError("parsed")
 
-    monkeypatch.setattr(engine_module, "parse_program", parse)
+    monkeypatch.setattr(syntax, "_PARSER", Refusing())
     service = Service(Settings(in_process=True))
     with pytest.raises(NablaError) as refused:  # 31^4 points x 21 numbers: 289 MB of JSON
         run_async(service.run(DifferentiateRequest.model_validate(GRID)))

@@ -1,10 +1,10 @@
 """The engine of one process: from a compile spec to a tier that evaluates it.
 
     spec -> executable in the cache?              -> XlaTier (warm: nothing is parsed)
-         -> parse (in a worker), estimate the compile (app.engine.costs)
+         -> parse (in a worker) and plan from the estimated costs (app.engine.planning):
          -> small, and every node has a jet rule   -> JetTier, and XLA compiles it meanwhile
          -> XLA hopeless, jets' work small         -> JetTier for good (never compiled)
-         -> XLA hopeless                           -> 422 too_complex at once
+         -> XLA hopeless                           -> 422 too_complex at once (in the worker)
          -> otherwise                              -> XlaTier, compiled now
 
 New text is read only in a worker process with a budget (or, with ``in_process``, in a
@@ -34,19 +34,12 @@ from app.config import Settings
 from app.engine import admission
 from app.engine.admission import Allowance
 from app.engine.caches import Counted, SingleFlight, remember
-from app.engine.compilation import CompileSpec, Parsed, compile_spec, load, parse_program
-from app.engine.costs import (
-    STANDING_JET_ENTRIES,
-    compile_seconds,
-    hopeless,
-    jet_entries,
-    retry_seconds,
-)
-from app.engine.first_tier import MAX_COORDINATES, interpretable
+from app.engine.compilation import CompileSpec, Parsed, compile_spec, load
+from app.engine.costs import compile_seconds, retry_seconds
+from app.engine.planning import Policy, parse_and_plan, plan, too_costly
 from app.engine.tiers import JetTier, Tier, XlaTier
 from app.engine.workers import CompilePool
-from app.engine.xla import KINDS
-from app.errors import NablaError, RemoteProblem, TooComplex, Unavailable
+from app.errors import NablaError, RemoteProblem, Unavailable
 from app.ops.metrics import record_compile
 
 logger = logging.getLogger("nabla")
@@ -60,6 +53,7 @@ class Engine:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.budget = settings.compile_timeout_seconds
+        self.policy = Policy(self.budget, settings.interpret)
         self.executables: Counted[CompileSpec, XlaTier] = Counted(settings.compile_cache_size)
         self.programs: LRUCache[Hashable, Parsed] = LRUCache(settings.compile_cache_size)
         self.pool: CompilePool | None = None
@@ -136,40 +130,14 @@ class Engine:
             return compiled
         allowance = admission.current()
         parsed = await self._parsed(spec, allowance)
-        seconds = compile_seconds(parsed.cost, spec.kinds)
-        jets = self._jets(spec, parsed, seconds)
-        if jets is not None:
-            return jets
-        if hopeless(seconds, self.budget):
-            raise self._too_costly(seconds, "")
-        return await self._compiled(spec, allowance, seconds)
-
-    def _jets(self, spec: CompileSpec, parsed: Parsed, seconds: float) -> JetTier | None:
-        """The first tier, when every node of the program has a rule and its work is small;
-        for good (no compile) when XLA's estimate is hopeless."""
-        program, kinds = parsed.program, spec.kinds
-        if not self.settings.interpret or not parsed.jet_nodes or not set(kinds) <= set(KINDS):
-            return None
-        n, size = program.layout.n, program.outputs * parsed.jet_nodes
-        never = hopeless(seconds, self.budget)
-        if not interpretable(sum(map(len, spec.texts)), n, size, spec.count, kinds) and not (
-                never and n <= MAX_COORDINATES
-                and jet_entries(n, size, spec.count, kinds) <= STANDING_JET_ENTRIES):
-            if never:
-                raise self._too_costly(seconds, ", and the first tier would take too long "
-                                       "as well")
-            return None
-        if never:
-            remember(self._uncompilable, spec.key, self._too_costly(seconds, "").problem())
-        return JetTier(program, spec, self.compile_later, self.compiled)
-
-    def _too_costly(self, seconds: float, also: str) -> TooComplex:
-        return TooComplex(
-            f"Compiling this expression would take about {seconds:.0f} s by our estimate, "
-            f"over the budget of {self.budget:g} s (compile_timeout_seconds){also}; simplify "
-            "it (long products cost the most), use fewer variables, or ask for fewer "
-            "derivatives (the Hessian costs the most)", limit="compile_timeout_seconds",
-            limit_value=self.budget, estimated_seconds=round(seconds, 1))
+        route = plan(spec, parsed, self.policy)  # or TooComplex, at once
+        if route == "xla":
+            return await self._compiled(spec, allowance,
+                                        compile_seconds(parsed.cost, spec.kinds))
+        if route == "jets_for_good":  # XLA would not make it: it is never tried
+            seconds = compile_seconds(parsed.cost, spec.kinds)
+            remember(self._uncompilable, spec.key, too_costly(seconds, self.budget).problem())
+        return JetTier(parsed.program, spec, self.compile_later, self.compiled)
 
     async def parsed(self, spec: CompileSpec) -> Parsed:
         """The built program of ``spec``'s texts: kept, being built, or built now."""
@@ -180,7 +148,9 @@ class Engine:
         known = self.programs.get(key)
         if known is not None:
             return known
-        work = self._parses.start(key, lambda: self._parse(spec))
+        # Keyed by what the plan depends on too: a text refused for a Hessian at a million
+        # points is not refused for its value at one.
+        work = self._parses.start((key, spec.kinds, spec.count), lambda: self._parse(spec))
         pool = self.parse_pool or self.pool
         return await admission.within(allowance, work, "a worker to read the expression",
                                       lambda: pool.expected_wait() if pool else 1.0)
@@ -188,9 +158,10 @@ class Engine:
     async def _parse(self, spec: CompileSpec) -> Parsed:
         pool = self.parse_pool or self.pool
         if pool is None:
-            parsed: Parsed = await run_in_threadpool(parse_program, spec, self.settings)
+            parsed: Parsed = await run_in_threadpool(parse_and_plan, spec, self.settings,
+                                                     self.policy)
         else:  # untrusted text is read in a worker, with a budget
-            parsed = await pool.call(parse_program, spec, pool.limits)
+            parsed = await pool.call(parse_and_plan, spec, pool.limits, self.policy)
         record_compile({"parse": parsed.seconds})
         remember(self.programs, spec.program_key, parsed)
         return parsed
