@@ -36,7 +36,7 @@ from app.engine.admission import Allowance
 from app.engine.caches import Counted, SingleFlight, remember
 from app.engine.compilation import CompileSpec, Parsed, compile_spec, load
 from app.engine.costs import compile_seconds, retry_seconds
-from app.engine.planning import Policy, parse_and_plan, plan, too_costly
+from app.engine.planning import Policy, parse_and_plan, plan, surely_xla, too_costly
 from app.engine.tiers import JetTier, Tier, XlaTier
 from app.engine.workers import CompilePool
 from app.errors import NablaError, RemoteProblem, Unavailable
@@ -129,6 +129,8 @@ class Engine:
         if compiled is not None:
             return compiled
         allowance = admission.current()
+        if surely_xla(spec, self.policy) and spec.key not in self._compiles:
+            self._admit_soon(allowance)  # before reading it, if the queue is already too long
         parsed = await self._parsed(spec, allowance)
         route = plan(spec, parsed, self.policy)  # or TooComplex, at once
         if route == "xla":
@@ -203,13 +205,22 @@ class Engine:
         if not late or wait < self.settings.request_deadline_seconds:
             self._done_by[spec.key] = time.monotonic() + wait + seconds
             self._compiles.start(spec.key, lambda: self._compile(spec))
-        if allowance is None or not late:
-            return
-        raise Unavailable(
-            f"The compiles ahead of this one need about {wait:.1f} s, and this one about "
-            f"{seconds:.1f} s: past this request's deadline of {allowance.seconds:g} s "
-            "(request_deadline_seconds). Retry after that", retry_after=retry_seconds(
-                wait + seconds), code="queue_too_long")
+        if allowance is not None and late:
+            raise self._queue_too_long(allowance, wait, seconds)
+
+    def _admit_soon(self, allowance: Allowance | None) -> None:
+        """Refuse at once a compile that could not even start before the deadline."""
+        wait = self.pool.expected_wait() if self.pool is not None else 0.0
+        if allowance is not None and wait > allowance.remaining():
+            raise self._queue_too_long(allowance, wait, 0.0)
+
+    def _queue_too_long(self, allowance: Allowance, wait: float, seconds: float) -> Unavailable:
+        own = f", and this one about {seconds:.1f} s" if seconds else ""
+        return Unavailable(
+            f"The compiles ahead of this one need about {wait:.1f} s{own}: past this "
+            f"request's deadline of {allowance.seconds:g} s (request_deadline_seconds). "
+            "Retry after that", retry_after=retry_seconds(wait + seconds),
+            code="queue_too_long")
 
     async def _compile(self, spec: CompileSpec) -> XlaTier:
         parsed = self.programs.get(spec.program_key)

@@ -12,6 +12,7 @@ only its problem.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Literal
 
@@ -52,6 +53,19 @@ def plan(spec: CompileSpec, parsed: Parsed, policy: Policy) -> Route:
     if never:
         raise too_costly(seconds, policy.budget)
     return "xla"
+
+
+def coordinates(spec: CompileSpec) -> int:
+    """The coordinates the request's values (or declared variables) give: exactly the
+    program's, or the request is refused later for naming other variables."""
+    shapes = spec.declared if spec.declared is not None else spec.sampled
+    return sum(math.prod(shape) for _, shape in shapes)
+
+
+def surely_xla(spec: CompileSpec, policy: Policy) -> bool:
+    """Whether only XLA can answer ``spec``, known before its text is read."""
+    return (not policy.interpret or not set(spec.kinds) <= set(KINDS)
+            or coordinates(spec) > MAX_COORDINATES)
 
 
 def too_costly(seconds: float, budget: float, also: str = "") -> TooComplex:

@@ -18,6 +18,9 @@ from dataclasses import dataclass
 SMOOTHING = 0.3
 #: The calibration stays within these bounds however odd recent compiles were.
 CALIBRATION_BOUNDS = (0.25, 10.0)
+#: Compiles estimated at less than this teach the calibration nothing: their time is mostly
+#: fixed costs and noise (a 3-variable Hessian takes 0.1 to 1 s, whatever the model says).
+CALIBRATING_SECONDS = 0.5
 
 
 class RunningMean:
@@ -39,7 +42,7 @@ class Calibration(RunningMean):
 
     def observe_compile(self, estimated: float, took: float) -> None:
         """Learn from one compile that the model estimated at ``estimated`` seconds."""
-        if estimated > 0 and took > 0:
+        if estimated >= CALIBRATING_SECONDS and took > 0:
             low, high = CALIBRATION_BOUNDS
             self.observe(min(high, max(low, took / estimated)))
 

@@ -13,7 +13,6 @@ the process's ``ByteBudget`` until it is sent); see ``app.engine.admission``.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -26,6 +25,7 @@ from app.engine.admission import ALLOWANCE, Allowance, ByteBudget
 from app.engine.caches import Counted
 from app.engine.compilation import CompileSpec, check_output
 from app.engine.engine import Engine
+from app.engine.planning import coordinates
 from app.engine.tiers import XlaTier
 from app.engine.xla import Layout, Shape
 from app.learning.explanations import explanations
@@ -90,7 +90,7 @@ class Service:
 
     async def _run(self, request: DifferentiateRequest, allowance: Allowance) -> dict[str, Any]:
         spec = make_spec(request, self.settings.max_points)
-        self._check_output(_coordinates(spec), (len(spec.texts),) if spec.stacked else (),
+        self._check_output(coordinates(spec), (len(spec.texts),) if spec.stacked else (),
                            spec, allowance)  # as far as the request tells, before any work
         tier = await self.engine.tier(spec)
         signature = tier.signature
@@ -127,13 +127,6 @@ class Service:
         points = await _off_loop(count > BIG_BATCH, from_points, request.points, layout,
                                  self.settings.max_points)
         return points, None
-
-
-def _coordinates(spec: CompileSpec) -> int:
-    """The coordinates the request's values (or declared variables) give: exactly the
-    program's, or the request is refused later for naming other variables."""
-    shapes = spec.declared if spec.declared is not None else spec.sampled
-    return sum(math.prod(shape) for _, shape in shapes)
 
 
 async def _off_loop(big: bool, func: Callable[..., T], *args: Any) -> T:
