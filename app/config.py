@@ -69,6 +69,16 @@ class Settings(Limits):
     api_key_hashes: str = Field("", description="SHA-256 hashes (hex, comma-separated) of the "
                                 "API keys that /v1/ accepts; none (and no file): no key needed")
     api_key_file: str = Field("", description="a file of SHA-256 hashes of API keys, one a line")
+    # Deadlines and the cost of answers (issue 15: faults and unbounded costs).
+    request_deadline_seconds: float = Field(30.0, gt=0, description="time from a request's "
+                                            "arrival to its answer, queueing included; a "
+                                            "request that cannot be answered within it gets "
+                                            "503 with Retry-After")
+    max_response_bytes: int = Field(64 * 1024**2, description="estimated bytes of one answer "
+                                    "(24 a number in JSON, 9 in MessagePack); 422 above")
+    max_response_bytes_in_flight: int = Field(256 * 1024**2, description="estimated bytes of "
+                                              "the answers being computed at once, all "
+                                              "requests together; 503 above")
 
 
 @lru_cache(maxsize=1)

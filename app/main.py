@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -9,6 +10,7 @@ from fastapi import FastAPI
 
 from app import __version__
 from app.api import observability, openapi, problems
+from app.api.allowance import RequestAllowance
 from app.api.apikeys import ApiKeys
 from app.api.limits import BodySizeLimit, ConcurrencyLimit
 from app.api.memo import ResponseMemo
@@ -29,7 +31,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
-            service.close()
+            # The server has drained (or cancelled what ran past its graceful timeout: those
+            # answer 503 now); the workers stop last, off the event loop.
+            await asyncio.sleep(0)
+            await service.aclose()
 
     app = FastAPI(
         lifespan=lifespan,
@@ -48,6 +53,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(ResponseMemo, max_bytes=settings.response_cache_bytes,
                        paths=("/v1/differentiate",))
+    app.add_middleware(RequestAllowance, deadline_seconds=settings.request_deadline_seconds)
     app.add_middleware(ConcurrencyLimit, max_requests=settings.max_concurrent_requests)
     # Outside the memo, so every request counts; bad settings are refused here, at start-up.
     app.add_middleware(RateLimit, keys=ApiKeys.from_settings(settings),

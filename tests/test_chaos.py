@@ -1,4 +1,5 @@
-"""Chaos: workers killed, stopped and continued at random moments under load (a real uvicorn).
+"""Chaos: workers killed, stopped and continued, or sent SIGTERM from outside (as systemd's
+KillMode=control-group does), at random moments under load (a real uvicorn).
 
 After every fault, new expressions are answered 200 again within 10 s; whenever one was
 refused, /readyz said 503 at that time; no answer ever blames the client (4xx), and every
@@ -104,9 +105,9 @@ def inject(rng: random.Random, server_pid: int) -> tuple[str, list[int], float]:
     while not (pids := worker_pids(server_pid)):  # a pool may be starting its workers
         assert time.monotonic() < deadline, "the server has no worker processes"
         time.sleep(0.05)
-    kind = rng.choice(["kill_one", "kill_all", "stop_all", "stop_one"])
+    kind = rng.choice(["kill_one", "kill_all", "stop_all", "stop_one", "term_all"])
     hit = pids if kind.endswith("all") else [rng.choice(pids)]
-    sig = signal.SIGKILL if kind.startswith("kill") else signal.SIGSTOP
+    sig = {"kill": signal.SIGKILL, "stop": signal.SIGSTOP, "term": signal.SIGTERM}[kind[:4]]
     for pid in hit:
         os.kill(pid, sig)
     return kind, hit, (rng.uniform(0.5, 4.0) if sig == signal.SIGSTOP else 0.0)

@@ -21,7 +21,7 @@ from app.main import create_app
 from app.service.pipeline import Service
 from schemas.differentiate import DifferentiateRequest
 from tests.conftest import run_async
-from tests.test_memo import counting_app, post
+from tests.test_memo import counting_app, entry_size, post
 
 
 class CountingParser:
@@ -164,8 +164,8 @@ def test_the_executable_cache_evicts_the_least_recently_used() -> None:
 
 def test_the_response_memo_evicts_the_least_recently_used() -> None:
     inner, seen = counting_app()
-    memo = ResponseMemo(inner, max_bytes=33, paths=("/v1/differentiate",))
-    for body in (b"a", b"b", b"c"):  # 1 byte in, 10 out: 11 bytes each, 33 in all
+    memo = ResponseMemo(inner, max_bytes=3 * entry_size(b"a"), paths=("/v1/differentiate",))
+    for body in (b"a", b"b", b"c"):  # 1 byte in, 10 out: room for these three
         post(memo, body)
     assert len(memo) == 3
     post(memo, b"a")  # answered from memory: now b is the least recently used

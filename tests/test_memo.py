@@ -7,7 +7,7 @@ from typing import Any
 import httpx
 import pytest
 
-from app.api.memo import ResponseMemo
+from app.api.memo import ResponseMemo, entry_bytes
 from tests.conftest import run_async
 
 
@@ -29,6 +29,12 @@ def counting_app() -> tuple[Any, list[bytes]]:
         await send({"type": "http.response.body", "body": body * 10})
 
     return app, seen
+
+
+def entry_size(request: bytes) -> int:
+    """What the memo counts for ``counting_app``'s answer to ``request`` from ``post``."""
+    key = ("/v1/differentiate", request, b"", b"*/*")
+    return entry_bytes(key, ((b"content-type", b"text/plain"),), request * 10)
 
 
 def post(app: Any, body: bytes, path: str = "/v1/differentiate") -> httpx.Response:
@@ -66,12 +72,13 @@ def test_errors_other_paths_and_big_answers_are_not_kept() -> None:
 
 def test_the_memo_is_bounded_by_bytes() -> None:
     inner, seen = counting_app()
-    memo = ResponseMemo(inner, max_bytes=100, paths=("/v1/differentiate",))
-    for body in (b"a", b"b", b"c", b"d"):  # 11 bytes each: all fit
+    memo = ResponseMemo(inner, max_bytes=4 * entry_size(b"a") + 40,
+                        paths=("/v1/differentiate",))
+    for body in (b"a", b"b", b"c", b"d"):  # all fit
         post(memo, body * 1)
     assert len(memo) == 4
     for i in range(20):
-        post(memo, bytes([65 + i]) * 3)  # 33 bytes each: the oldest go
+        post(memo, bytes([65 + i]) * 3)  # 22 bytes more each: the oldest go
     assert len(memo) <= 3
     post(memo, b"a")
     assert seen.count(b"a") == 2  # evicted, so computed again

@@ -4,12 +4,19 @@ An identical request (same path, bytes, Content-Type and Accept) gets the bytes 
 the first time, without routing, decoding, validating or evaluating again: notebooks
 re-run cells, dashboards poll, plots redraw. ``ResponseMemo`` is an ASGI middleware in
 front of the router for the POST paths it is given; only successful answers of at most
-``max_item_bytes`` are kept, in an LRU of at most ``max_bytes`` in all (``cachetools``,
-sized by each answer's bytes plus its request's). It lives on the event loop (no lock).
+``max_item_bytes`` are kept, in an LRU of at most ``max_bytes`` in all (``cachetools``).
+
+An entry is sized by what it holds in memory (``entry_bytes``): the key and its bytes, the
+headers, the body, and the LRU's own bookkeeping. The body is copied to its exact size
+first: orjson's output keeps the 4 KiB buffer it was written into, so a 100-byte answer
+kept as it is held 4 KiB (a 32 MiB memo grew to gigabytes). It lives on the event loop (no
+lock).
 """
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Iterator
 from typing import NamedTuple
 
 from cachetools import LRUCache
@@ -18,14 +25,31 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from app.api.limits import replay
 
 Key = tuple[str, bytes, bytes, bytes]
+Headers = tuple[tuple[bytes, bytes], ...]
+#: The LRU's bookkeeping for one entry: a slot in each of its two dicts (value, size) and
+#: in its order (an OrderedDict); tracemalloc measures 134 to 201 bytes as the dicts grow.
+ENTRY_OVERHEAD = 200
 
 
 class Stored(NamedTuple):
-    """A remembered answer, and the bytes it holds (the request body's included)."""
+    """A remembered answer, and the bytes it holds in memory (its key's included)."""
 
-    headers: list[tuple[bytes, bytes]]
+    headers: Headers
     body: bytes
     size: int
+
+
+def entry_bytes(key: Key, headers: Headers, body: bytes) -> int:
+    """What one entry holds in memory: every object of its key and its value (the path is
+    shared with the memo's own), and the LRU's bookkeeping."""
+
+    def objects() -> Iterator[object]:
+        yield from (key, key[1], key[2], key[3], headers, body, 2**40)  # 2**40: the size
+        for pair in headers:
+            yield from (pair, *pair)
+
+    return ENTRY_OVERHEAD + sys.getsizeof(Stored((), b"", 0)) + sum(map(sys.getsizeof,
+                                                                        objects()))
 
 
 class ResponseMemo:
@@ -53,12 +77,12 @@ class ResponseMemo:
             await self.app(scope, replay(body, receive, True), send)
             return
         headers = dict(scope.get("headers", []))
-        key = (scope["path"], body, headers.get(b"content-type", b""),
-               headers.get(b"accept", b""))
+        path = next(p for p in self.paths if p == scope["path"])  # one shared object
+        key = (path, body, headers.get(b"content-type", b""), headers.get(b"accept", b""))
         stored = self._items.get(key)
         if stored is not None:
             await send({"type": "http.response.start", "status": 200,
-                        "headers": stored.headers})
+                        "headers": list(stored.headers)})
             await send({"type": "http.response.body", "body": stored.body})
             return
         await self.app(scope, replay(body, receive), self._recorder(key, send))
@@ -80,12 +104,20 @@ class ResponseMemo:
         return record
 
     def _keep(self, key: Key, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
-        size = len(body) + len(key[1])
-        if size > min(self.max_item_bytes, self.max_bytes) or key in self._items:
+        if len(body) + len(key[1]) > self.max_item_bytes or key in self._items:
             return
         # The request id is per request: a remembered answer must not repeat it.
-        headers = [(k, v) for k, v in headers if k.lower() != b"x-request-id"]
-        self._items[key] = Stored(headers, body, size)  # the least recently used go
+        kept = tuple((k, v) for k, v in headers if k.lower() != b"x-request-id")
+        key = (key[0], _exact(key[1]), key[2], key[3])
+        body = _exact(body)
+        size = entry_bytes(key, kept, body)
+        if size <= self.max_bytes:
+            self._items[key] = Stored(kept, body, size)  # the least recently used go
+
+
+def _exact(data: bytes) -> bytes:
+    """A copy of ``data`` that holds its own length only (not a bigger buffer it came in)."""
+    return memoryview(data).tobytes()
 
 
 async def _read_small(receive: Receive, limit: int) -> tuple[bytes, bool]:

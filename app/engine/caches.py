@@ -59,10 +59,12 @@ class Counted(Generic[K, V]):
 
 
 class SingleFlight(Generic[K, V]):
-    """Concurrent calls for one key share one computation (on the event loop)."""
+    """Concurrent calls for one key share one computation, which runs as a task of its own
+    (on the event loop): a caller that stops waiting (its deadline came) stops it for no one,
+    and its result still reaches the caches."""
 
     def __init__(self) -> None:
-        self._pending: dict[K, asyncio.Future[V]] = {}
+        self._pending: dict[K, asyncio.Task[V]] = {}
 
     def __len__(self) -> int:
         return len(self._pending)
@@ -70,20 +72,25 @@ class SingleFlight(Generic[K, V]):
     def __contains__(self, key: K) -> bool:
         return key in self._pending
 
+    def start(self, key: K, make: Callable[[], Awaitable[V]]) -> asyncio.Task[V]:
+        """The computation for ``key``: the one running, or ``make()`` started now."""
+        task = self._pending.get(key)
+        if task is None:
+            task = asyncio.get_running_loop().create_task(_call(make))
+            self._pending[key] = task
+            task.add_done_callback(lambda done: self._finish(key, done))
+        return task
+
+    def _finish(self, key: K, task: asyncio.Task[V]) -> None:
+        if self._pending.get(key) is task:
+            del self._pending[key]
+        if not task.cancelled():
+            task.exception()  # read here: a failure nobody waited for is not an error
+
     async def run(self, key: K, make: Callable[[], Awaitable[V]]) -> V:
         """``await make()``, or the result of the call for ``key`` already running."""
-        pending = self._pending.get(key)
-        if pending is not None:
-            return await asyncio.shield(pending)
-        future: asyncio.Future[V] = asyncio.get_running_loop().create_future()
-        self._pending[key] = future
-        try:
-            value = await make()
-        except BaseException as error:
-            future.set_exception(error)
-            future.exception()  # mark retrieved: waiters, if any, re-raise it
-            raise
-        finally:
-            del self._pending[key]
-        future.set_result(value)
-        return value
+        return await asyncio.shield(self.start(key, make))
+
+
+async def _call(make: Callable[[], Awaitable[V]]) -> V:
+    return await make()

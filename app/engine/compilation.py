@@ -21,6 +21,7 @@ from functools import cached_property
 from typing import Any
 
 from app.config import Limits
+from app.engine.costs import ProgramCost, program_cost
 from app.engine.evaluator import evaluate_constant
 from app.engine.jets import program_interpretable
 from app.engine.xla import Layout, Program, Shape, Signature, compile_executable, output_sizes
@@ -74,6 +75,7 @@ class Parsed:
     program: Program
     jet_nodes: int  # nodes of its trees, 0 when one has no jet rule (app.engine.first_tier)
     seconds: float  # spent parsing and building
+    cost: ProgramCost  # what compiling it will cost (app.engine.costs)
 
 
 @dataclass(frozen=True)
@@ -90,7 +92,8 @@ def parse_program(spec: CompileSpec, limits: Limits) -> Parsed:
     """``build_program``, timed, with the count of nodes the jets can walk."""
     started = time.perf_counter()
     program = build_program(spec, limits)
-    return Parsed(program, program_interpretable(program), time.perf_counter() - started)
+    return Parsed(program, program_interpretable(program), time.perf_counter() - started,
+                  program_cost(program.exprs))
 
 
 def compile_spec(spec: CompileSpec, limits: Limits, program: Program | None = None) -> Compiled:
@@ -205,10 +208,18 @@ def check_variable_name(name: str, max_chars: int = 64) -> None:
 
 
 def check_output(n: int, out_shape: Shape, kinds: Sequence[str], count: int,
-                 limits: Limits) -> None:
-    """Refuse a result (Hessian included) larger than ``max_output_entries``."""
+                 limits: Limits, max_bytes: int | None = None,
+                 bytes_per_number: int = 24) -> int:
+    """Refuse a result (Hessian included) larger than ``max_output_entries`` numbers, or
+    than ``max_bytes`` (``max_response_bytes``) at ``bytes_per_number``; its estimated bytes."""
     per_point = sum(math.prod(s) for s in output_sizes(n, out_shape, kinds).values())
     total = per_point * count
     if total > limits.max_output_entries:
         raise LimitError("max_output_entries", limits.max_output_entries,
                          f"The size of the result ({total} numbers)")
+    nbytes = total * bytes_per_number
+    if max_bytes is not None and nbytes > max_bytes:
+        raise LimitError("max_response_bytes", max_bytes,
+                         f"The answer ({total} numbers, about {nbytes} bytes at "
+                         f"{bytes_per_number} bytes a number)")
+    return nbytes

@@ -1,15 +1,22 @@
 """The engine of one process: from a compile spec to a tier that evaluates it.
 
-    spec -> executable in the cache?            -> XlaTier (warm: nothing is parsed)
-         -> small, and every node has a jet rule -> JetTier, and XLA compiles it meanwhile
-         -> otherwise                            -> XlaTier, compiled now
+    spec -> executable in the cache?              -> XlaTier (warm: nothing is parsed)
+         -> parse (in a worker) and plan from the estimated costs (app.engine.planning):
+         -> small, and every node has a jet rule   -> JetTier, and XLA compiles it meanwhile
+         -> XLA hopeless, jets' work small         -> JetTier for good (never compiled)
+         -> XLA hopeless                           -> 422 too_complex at once (in the worker)
+         -> otherwise                              -> XlaTier, compiled now
 
 New text is read only in a worker process with a budget (or, with ``in_process``, in a
 thread), and once per program: built programs are kept (``programs``) for the first tier,
 the compile, ``symbolic``, ``explain`` and ``/v1/plot``. At most ``max_pending_compiles``
 distinct compiles run at a time; concurrent requests for one spec share one compile, and
-for one text one parse. The programs and the failed compiles are kept in LRUs used on the
-event loop only; the executables' LRU takes a lock, so any thread may read it.
+for one text one parse. Each compile and parse is a task of its own, so a request waits for
+it only until its deadline (``app.engine.admission``); a compile that the queue cannot
+finish within a request's deadline is refused at once with 503 and the expected wait as
+``Retry-After`` (and started, when the queue is short, so that the retry finds it). The
+programs and the failed compiles are kept in LRUs used on the event loop only; the
+executables' LRU takes a lock, so any thread may read it.
 """
 
 from __future__ import annotations
@@ -24,12 +31,15 @@ from cachetools import LRUCache
 from starlette.concurrency import run_in_threadpool
 
 from app.config import Settings
+from app.engine import admission
+from app.engine.admission import Allowance
 from app.engine.caches import Counted, SingleFlight, remember
-from app.engine.compilation import CompileSpec, Parsed, compile_spec, load, parse_program
-from app.engine.first_tier import interpretable
+from app.engine.compilation import CompileSpec, Parsed, compile_spec, load
+from app.engine.costs import compile_seconds, retry_seconds
+from app.engine.planning import Policy, parse_and_plan, plan, surely_xla, too_costly
 from app.engine.tiers import JetTier, Tier, XlaTier
 from app.engine.workers import CompilePool
-from app.errors import NablaError, Unavailable
+from app.errors import NablaError, RemoteProblem, Unavailable
 from app.ops.metrics import record_compile
 
 logger = logging.getLogger("nabla")
@@ -42,13 +52,19 @@ class Engine:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        self.budget = settings.compile_timeout_seconds
+        self.policy = Policy(self.budget, settings.interpret)
         self.executables: Counted[CompileSpec, XlaTier] = Counted(settings.compile_cache_size)
         self.programs: LRUCache[Hashable, Parsed] = LRUCache(settings.compile_cache_size)
         self.pool: CompilePool | None = None
         self.parse_pool: CompilePool | None = None
         self._compiles: SingleFlight[CompileSpec, XlaTier] = SingleFlight()
         self._parses: SingleFlight[Hashable, Parsed] = SingleFlight()
-        self._uncompilable: LRUCache[CompileSpec, str] = LRUCache(settings.compile_cache_size)
+        self._done_by: dict[CompileSpec, float] = {}  # compile -> when it should be done
+        # Compiles refused as too complex (by the budget, the memory cap or the estimate):
+        # their problem, answered again at once; the first tier keeps answering them.
+        self._uncompilable: LRUCache[CompileSpec, dict[str, Any]] = LRUCache(
+            settings.compile_cache_size)
         self._background: set[asyncio.Task[None]] = set()
         self._watchdog: asyncio.Task[None] | None = None
 
@@ -90,70 +106,136 @@ class Engine:
 
     def close(self) -> None:
         """Stop the watchdog and the workers."""
+        pools = self._detach()
+        for pool in pools:
+            pool.close()
+
+    async def aclose(self) -> None:
+        """``close``, with the workers stopped off the event loop (it keeps answering)."""
+        for pool in self._detach():
+            await asyncio.to_thread(pool.close)
+
+    def _detach(self) -> list[CompilePool]:
         if self._watchdog is not None:
             self._watchdog.cancel()
             self._watchdog = None
-        for pool in self._pools():
-            pool.close()
+        pools = self._pools()
         self.pool = self.parse_pool = None
+        return pools
 
     async def tier(self, spec: CompileSpec) -> Tier:
         """The way to evaluate ``spec`` now: its executable, jets, or a new executable."""
         compiled = self.executables.get(spec.key)
         if compiled is not None:
             return compiled
-        jets = await self._jets(spec)
-        return jets if jets is not None else await self.compiled(spec)
-
-    async def _jets(self, spec: CompileSpec) -> JetTier | None:
-        """The first tier, when ``spec`` is small and every node of its program has a rule."""
-        if not self.settings.interpret or not interpretable(
-                sum(map(len, spec.texts)), 0, 1, spec.count, spec.kinds):
-            return None
-        parsed = await self.parsed(spec)
-        program = parsed.program
-        if not parsed.jet_nodes or not interpretable(
-                0, program.layout.n, program.outputs * parsed.jet_nodes, spec.count, spec.kinds):
-            return None
-        return JetTier(program, spec, self.compile_later, self.compiled)
+        allowance = admission.current()
+        if surely_xla(spec, self.policy) and spec.key not in self._compiles:
+            self._admit_soon(allowance)  # before reading it, if the queue is already too long
+        parsed = await self._parsed(spec, allowance)
+        route = plan(spec, parsed, self.policy)  # or TooComplex, at once
+        if route == "xla":
+            return await self._compiled(spec, allowance,
+                                        compile_seconds(parsed.cost, spec.kinds))
+        if route == "jets_for_good":  # XLA would not make it: it is never tried
+            seconds = compile_seconds(parsed.cost, spec.kinds)
+            remember(self._uncompilable, spec.key, too_costly(seconds, self.budget).problem())
+        return JetTier(parsed.program, spec, self.compile_later, self.compiled)
 
     async def parsed(self, spec: CompileSpec) -> Parsed:
         """The built program of ``spec``'s texts: kept, being built, or built now."""
+        return await self._parsed(spec, admission.current())
+
+    async def _parsed(self, spec: CompileSpec, allowance: Allowance | None) -> Parsed:
         key = spec.program_key
         known = self.programs.get(key)
         if known is not None:
             return known
-        return await self._parses.run(key, lambda: self._parse(spec))
+        # Keyed by what the plan depends on too: a text refused for a Hessian at a million
+        # points is not refused for its value at one.
+        work = self._parses.start((key, spec.kinds, spec.count), lambda: self._parse(spec))
+        pool = self.parse_pool or self.pool
+        return await admission.within(allowance, work, "a worker to read the expression",
+                                      lambda: pool.expected_wait() if pool else 1.0)
 
     async def _parse(self, spec: CompileSpec) -> Parsed:
         pool = self.parse_pool or self.pool
         if pool is None:
-            parsed: Parsed = await run_in_threadpool(parse_program, spec, self.settings)
+            parsed: Parsed = await run_in_threadpool(parse_and_plan, spec, self.settings,
+                                                     self.policy)
         else:  # untrusted text is read in a worker, with a budget
-            parsed = await pool.call(parse_program, spec, pool.limits)
+            parsed = await pool.call(parse_and_plan, spec, pool.limits, self.policy)
         record_compile({"parse": parsed.seconds})
         remember(self.programs, spec.program_key, parsed)
         return parsed
 
     async def compiled(self, spec: CompileSpec) -> XlaTier:
         """The executable of ``spec``: cached, being compiled, or compiled now."""
-        known = self.executables.peek(spec.key)
+        return await self._compiled(spec, admission.current())
+
+    async def _compiled(self, spec: CompileSpec, allowance: Allowance | None,
+                        seconds: float | None = None) -> XlaTier:
+        key = spec.key
+        known = self.executables.peek(key)
         if known is not None:
             return known
-        if spec.key not in self._compiles and (
-                len(self._compiles) >= self.settings.max_pending_compiles):
+        refused = self._uncompilable.get(key)
+        if refused is not None and refused.get("code") == "too_complex":
+            raise RemoteProblem(refused)
+        if key not in self._compiles:
+            self._admit(spec, allowance, self._estimate(spec) if seconds is None else seconds)
+        work = self._compiles.start(key, lambda: self._compile(spec))
+        return await admission.within(allowance, work, "its compile", lambda: max(
+            0.0, self._done_by.get(key, 0.0) - time.monotonic()))
+
+    def _estimate(self, spec: CompileSpec) -> float:
+        parsed = self.programs.get(spec.program_key)
+        return 1.0 if parsed is None else compile_seconds(parsed.cost, spec.kinds)
+
+    def _admit(self, spec: CompileSpec, allowance: Allowance | None, seconds: float) -> None:
+        """Refuse a new compile when too many are pending, or when the queue cannot finish it
+        within the request's deadline (then start it, if the queue is short, for the retry)."""
+        if len(self._compiles) >= self.settings.max_pending_compiles:
             raise Unavailable("Too many new expressions are being compiled; retry shortly",
                               retry_after=max(1, int(self.settings.compile_timeout_seconds / 4)),
                               code="compile_queue_full")
-        return await self._compiles.run(spec.key, lambda: self._compile(spec))
+        wait = self.pool.expected_wait() if self.pool is not None else 0.0
+        if self.pool is not None:
+            seconds *= self.pool.calibration.value
+        late = allowance is not None and wait + seconds > allowance.remaining()
+        if not late or wait < self.settings.request_deadline_seconds:
+            self._done_by[spec.key] = time.monotonic() + wait + seconds
+            self._compiles.start(spec.key, lambda: self._compile(spec))
+        if allowance is not None and late:
+            raise self._queue_too_long(allowance, wait, seconds)
+
+    def _admit_soon(self, allowance: Allowance | None) -> None:
+        """Refuse at once a compile that could not even start before the deadline."""
+        wait = self.pool.expected_wait() if self.pool is not None else 0.0
+        if allowance is not None and wait > allowance.remaining():
+            raise self._queue_too_long(allowance, wait, 0.0)
+
+    def _queue_too_long(self, allowance: Allowance, wait: float, seconds: float) -> Unavailable:
+        own = f", and this one about {seconds:.1f} s" if seconds else ""
+        return Unavailable(
+            f"The compiles ahead of this one need about {wait:.1f} s{own}: past this "
+            f"request's deadline of {allowance.seconds:g} s (request_deadline_seconds). "
+            "Retry after that", retry_after=retry_seconds(wait + seconds),
+            code="queue_too_long")
 
     async def _compile(self, spec: CompileSpec) -> XlaTier:
         parsed = self.programs.get(spec.program_key)
         program = None if parsed is None else parsed.program  # parsed: the worker compiles
-        if self.pool is None:
-            compiled = await run_in_threadpool(compile_spec, spec, self.settings, program)
-        else:
-            compiled = await self.pool.compile(spec, program)
+        try:
+            if self.pool is None:
+                compiled = await run_in_threadpool(compile_spec, spec, self.settings, program)
+            else:
+                compiled = await self.pool.compile(spec, program, self._estimate(spec))
+        except NablaError as error:
+            if error.code == "too_complex":  # answered at once from now on
+                remember(self._uncompilable, spec.key, error.problem())
+            raise
+        finally:
+            self._done_by.pop(spec.key, None)
         if compiled.parsed is not None:
             remember(self.programs, spec.program_key, compiled.parsed)
         started = time.perf_counter()
@@ -175,9 +257,11 @@ class Engine:
 
     async def _compile_quietly(self, spec: CompileSpec) -> None:
         try:
-            await self.compiled(spec)
+            await self._compiled(spec, None)
+        except Unavailable:
+            pass  # a fault of ours, or too busy: a later request tries again
         except NablaError as error:  # too complex for XLA: keep answering with jets
-            remember(self._uncompilable, spec.key, error.code)
+            remember(self._uncompilable, spec.key, error.problem())
         except Exception:
             logger.exception("background compile failed")
 
@@ -186,7 +270,8 @@ class Engine:
         await asyncio.gather(*self._background)
 
     async def task(self, func: Callable[..., Any], *args: Any) -> Any:
-        """A cold task other than a compile (symbolic, explain): in a worker, or a thread."""
+        """A cold task other than a compile (symbolic, explain): in a worker, or a thread;
+        within the request's deadline."""
         if self.pool is None:
             return await run_in_threadpool(func, *args)
-        return await self.pool.call(func, *args)
+        return await self.pool.call(func, *args, allowance=admission.current())

@@ -11,6 +11,12 @@ possibly the pool's channel, forever. ``CompilePool.watch`` (called by the serve
 and before each task) finds either fault, fails the tasks in flight with an honest 503,
 tears the pool down and starts a new one, with a bounded back-off when new pools keep
 breaking. Until the new pool is warm, ``ready`` is False and /readyz says 503.
+
+A task is too complex only if its worker ran into the memory cap or computed for most of
+its budget (``app.engine.faults``); workers ignore any SIGTERM but the server's
+(``app.engine.in_worker``). Each pool keeps its queue with an estimate of every task
+(``app.engine.queueing``): ``expected_wait`` says how long a new task would wait, and a
+request's deadline bounds its wait.
 """
 
 from __future__ import annotations
@@ -20,7 +26,6 @@ import contextlib
 import logging
 import multiprocessing
 import os
-import resource
 import signal
 import threading
 import time
@@ -34,10 +39,13 @@ from typing import Any
 from pebble import ProcessExpired, ProcessPool
 
 from app.config import Limits, Settings
-from app.engine.compilation import Compiled, CompileSpec, compile_or_problem
-from app.engine.faults import EXTERNAL_SIGNALS, WorkerLost, process_state, signal_name
-from app.engine.xla import KINDS, Program
-from app.errors import NablaError, RemoteProblem, TooComplex, Unavailable
+from app.engine.admission import Allowance, deadline_exceeded
+from app.engine.compilation import Compiled, CompileSpec
+from app.engine.faults import Looks, WorkerLost, too_slow
+from app.engine.in_worker import compile_task, ready, run_task, start_worker
+from app.engine.queueing import Calibration, Queue, RunningMean, Task
+from app.engine.xla import Program
+from app.errors import RemoteProblem, Unavailable
 from app.ops.logs import REQUEST_ID
 from app.ops.metrics import record_pool_rebuild
 
@@ -47,43 +55,10 @@ STALL_SECONDS = 1.0
 BACKOFF_SECONDS = (0.0, 0.5, 1.0, 2.0, 4.0, 8.0)
 #: How long a task lost to a fault waits for the rebuilt pool before its one retry.
 RETRY_WAIT_SECONDS = 10.0
+#: Seconds a new worker takes to start and warm up (spawn, import JAX, compile sin(x)), before
+#: any is measured.
+WARMUP_SECONDS = 5.0
 logger = logging.getLogger("nabla.workers")
-
-
-def _init_worker(memory_bytes: int) -> None:
-    os.nice(10)  # cold work yields the CPU to the server's warm requests
-    if memory_bytes > 0:
-        resource.setrlimit(resource.RLIMIT_DATA, (memory_bytes, memory_bytes))
-    from app.engine import evaluator  # noqa: F401 - imports JAX and turns on float64
-
-    spec = CompileSpec(("sin(x)",), False, None, (), KINDS, None, 1)
-    compile_or_problem(spec, Limits())
-
-
-def _ready() -> bool:
-    return True
-
-
-def _compile(spec: CompileSpec, limits: Limits,
-             program: Program | None) -> Compiled | dict[str, Any]:
-    try:
-        return compile_or_problem(spec, limits, program)
-    except Exception as error:  # XLA reports exhausted memory as its own runtime error, and
-        # a C++ allocation over RLIMIT_DATA can surface as RuntimeError("std::bad_alloc")
-        if any(s in str(error) for s in ("RESOURCE_EXHAUSTED", "bad_alloc")) or isinstance(
-                error, MemoryError):
-            return TooComplex.memory().problem()
-        raise
-
-
-def _task(func: Callable[..., Any], args: tuple[Any, ...]) -> tuple[bool, Any]:
-    """Run another cold task (symbolic derivatives, explain); errors come back as problems."""
-    try:
-        return True, func(*args)
-    except NablaError as error:
-        return False, error.problem()
-    except MemoryError:
-        return False, TooComplex.memory().problem()
 
 
 class CompilePool:
@@ -98,23 +73,29 @@ class CompilePool:
         self.workers = settings.compile_workers if workers is None else workers
         self.rebuilds = 0
         self.fault: str | None = None  # why the pool is down, until it is rebuilt
+        self.queue = Queue()
+        self.calibration = Calibration()  # compile seconds over the cost model's
+        self.task_seconds = RunningMean(0.2)  # seconds of other tasks (parse, symbolic)
+        self.warmup = RunningMean(WARMUP_SECONDS)
         self._closed = False
         self._breaks_in_a_row = 0
         self._rebuild_at = 0.0
-        self._stopped_since: dict[int, float] = {}
-        self._outstanding: dict[Future[Any], str | None] = {}  # task -> request id
+        self._started_at = time.monotonic()
+        self.looks = Looks()  # what each worker uses: its state, CPU and memory
         self._lost: asyncio.Future[str] | None = None  # set when this pool breaks
         self._pool, self._warm = self._start()
 
     def _start(self) -> tuple[ProcessPool, Future[Any]]:
         pool = ProcessPool(
             max_workers=self.workers,
-            initializer=_init_worker,
+            initializer=start_worker,
             initargs=(self.settings.worker_memory_bytes,),
             context=multiprocessing.get_context("spawn"),
         )
-        # Ready once a worker has started and compiled its warm-up expression.
-        return pool, pool.schedule(_ready)
+        self._started_at = time.monotonic()
+        warm = pool.schedule(ready)  # done once a worker has started and warmed up
+        warm.add_done_callback(lambda _: self.warmup.observe(time.monotonic() - self._started_at))
+        return pool, warm
 
     @property
     def ready(self) -> bool:
@@ -131,14 +112,38 @@ class CompilePool:
         if self._warm.cancelled() or self._warm.exception() is not None:
             return f"the {self.name} workers failed to start"
         pids = self._worker_pids()
-        if pids and all(process_state(pid) == "T" for pid in pids):
+        if pids and all(self.looks.state(pid) == "T" for pid in pids):
             return f"every {self.name} worker is stopped"
         return None
+
+    def expected_wait(self) -> float:
+        """Seconds a task scheduled now would wait for a worker, by the queue's estimates."""
+        wait = self.queue.wait(self.workers)
+        if self.fault is not None or not self._warm.done():
+            since = time.monotonic() - self._started_at
+            wait += max(0.0, self._rebuild_at - time.monotonic()) + max(
+                0.0, self.warmup.value - since)
+        return wait
 
     def _worker_pids(self) -> list[int]:
         # pebble keeps its workers by pid; there is no public accessor.
         manager = getattr(getattr(self._pool, "_pool_manager", None), "worker_manager", None)
         return list(getattr(manager, "workers", {}))
+
+    def _running(self) -> dict[Future[Any], int]:
+        """Each task a worker has taken, and the worker's pid (pebble's own bookkeeping)."""
+        manager = getattr(getattr(self._pool, "_pool_manager", None), "task_manager", None)
+        tasks = list(getattr(manager, "tasks", {}).values())
+        return {t.future: t.worker_id for t in tasks if getattr(t, "worker_id", 0)}
+
+    def _look(self) -> None:
+        """Look at every worker, and note which task each has taken (and its CPU then)."""
+        self.looks.look(self._worker_pids())
+        for future, pid in self._running().items():
+            task = self.queue.tasks.get(future)
+            if task is not None and task.pid is None:
+                task.pid, task.started = pid, time.monotonic()
+                task.cpu_at_start = self.looks.task_started(pid)
 
     def watch(self) -> None:
         """Look for a fault and heal it: the watchdog calls this a few times a second."""
@@ -148,6 +153,7 @@ class CompilePool:
             if time.monotonic() >= self._rebuild_at:
                 self._rebuild()
             return
+        self._look()
         reason = self._find_fault()
         if reason is not None:
             self._break(reason)
@@ -157,32 +163,24 @@ class CompilePool:
     def _find_fault(self) -> str | None:
         if not self._pool.active:
             return "the pool stopped with an internal error"
-        now = time.monotonic()
-        pids = self._worker_pids()
-        for pid in list(self._stopped_since):
-            if pid not in pids:
-                del self._stopped_since[pid]
-        for pid in pids:
-            if process_state(pid) != "T":
-                self._stopped_since.pop(pid, None)
-            elif now - self._stopped_since.setdefault(pid, now) >= STALL_SECONDS:
-                return f"{self.name} worker pid {pid} is stopped (SIGSTOP or a debugger)"
+        pid = self.looks.stopped(self._worker_pids(), STALL_SECONDS)
+        if pid is not None:
+            return f"{self.name} worker pid {pid} is stopped (SIGSTOP or a debugger)"
         return None
 
     def _break(self, reason: str) -> None:
         """Fail the tasks in flight, tear the pool down, and schedule its rebuild."""
         if self.fault is not None or self._closed:
             return
-        affected = sorted({rid for rid in self._outstanding.values() if rid})
         logger.warning("worker pool broken; rebuilding it", extra={"fields": {
-            "pool": self.name, "reason": reason, "affected_request_ids": affected}})
+            "pool": self.name, "reason": reason, "affected_request_ids": self.queue.request_ids()}})
         self.fault = reason
         if self._lost is not None and not self._lost.done():
             self._lost.set_result(reason)  # wakes every task of this pool with WorkerLost
         self._lost = None
-        self._outstanding = {}
+        self.queue = Queue()
         for pid in self._worker_pids():
-            if process_state(pid) == "T":  # SIGTERM would wait for a SIGCONT: kill it now
+            if self.looks.state(pid) == "T":  # SIGTERM would wait for a SIGCONT: kill it now
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
         # Stopping joins pebble's threads and the old workers: not on the event loop.
@@ -197,45 +195,56 @@ class CompilePool:
 
     def _rebuild(self) -> None:
         self._pool, self._warm = self._start()
-        self._stopped_since.clear()
         self.fault = None
         self.rebuilds += 1
         logger.info("worker pool rebuilt", extra={"fields": {
             "pool": self.name, "rebuilds": self.rebuilds}})
 
-    async def compile(self, spec: CompileSpec, program: Program | None = None) -> Compiled:
-        """Compile in a worker (parsing unless ``program`` is given); raises ``TooComplex``,
-        ``RemoteProblem`` or ``Unavailable``."""
-        result = await self._run(_compile, (spec, self.limits, program))
+    async def compile(self, spec: CompileSpec, program: Program | None = None,
+                      estimate: float = 1.0) -> Compiled:
+        """Compile in a worker (parsing unless ``program`` is given), estimated by the cost
+        model at ``estimate`` seconds; raises ``TooComplex``, ``RemoteProblem`` or
+        ``Unavailable``."""
+        result = await self._run(compile_task, (spec, self.limits, program),
+                                 estimate * self.calibration.value)
         if isinstance(result, dict):
             raise RemoteProblem(result)
         assert isinstance(result, Compiled)
+        self.calibration.observe_compile(estimate, dict(result.seconds).get("compile", 0.0))
         return result
 
-    async def call(self, func: Callable[..., Any], *args: Any) -> Any:
-        """``func(*args)`` in a worker within the budget (``func`` importable by name)."""
-        ok, result = await self._run(_task, (func, args))
+    async def call(self, func: Callable[..., Any], *args: Any,
+                   allowance: Allowance | None = None) -> Any:
+        """``func(*args)`` in a worker within the budget (``func`` importable by name), and
+        within ``allowance``'s deadline."""
+        started = time.monotonic()
+        ok, result = await self._run(run_task, (func, args), self.task_seconds.value, allowance)
+        self.task_seconds.observe(time.monotonic() - started)
         if not ok:
             raise RemoteProblem(result)
         return result
 
-    async def _run(self, func: Callable[..., Any], args: tuple[Any, ...]) -> Any:
+    async def _run(self, func: Callable[..., Any], args: tuple[Any, ...], seconds: float,
+                   allowance: Allowance | None = None) -> Any:
         """One task; a task whose worker was lost (not by its own doing) runs once more, on
         the rebuilt pool, so one fault of ours costs the client time, not an error."""
         try:
-            return await self._schedule(func, args)
+            return await self._schedule(func, args, seconds, allowance)
         except WorkerLost as lost:
             self._log_lost(str(lost))
-            deadline = time.monotonic() + RETRY_WAIT_SECONDS
-            while self.fault is not None and time.monotonic() < deadline:
+            until = time.monotonic() + RETRY_WAIT_SECONDS
+            if allowance is not None:
+                until = min(until, allowance.deadline)
+            while self.fault is not None and time.monotonic() < until:
                 await asyncio.sleep(0.05)
         try:
-            return await self._schedule(func, args)
+            return await self._schedule(func, args, seconds, allowance)
         except WorkerLost as lost:
             self._log_lost(str(lost))
             raise self._unavailable(str(lost)) from None
 
-    async def _schedule(self, func: Callable[..., Any], args: tuple[Any, ...]) -> Any:
+    async def _schedule(self, func: Callable[..., Any], args: tuple[Any, ...], seconds: float,
+                        allowance: Allowance | None) -> Any:
         self.watch()
         if self.fault is not None:
             raise self._unavailable(self.fault)
@@ -244,33 +253,46 @@ class CompilePool:
         except RuntimeError as error:  # pebble refuses work once its pool is broken
             self._break(f"the pool refused a task ({error})")
             raise WorkerLost(str(error)) from None
-        self._outstanding[future] = REQUEST_ID.get()
+        queue = self.queue
+        queue.add(future, Task(seconds, REQUEST_ID.get()))
         try:
-            return await self._outcome(future)
+            return await self._outcome(future, allowance)
         except FutureTimeout:
-            raise TooComplex.time(self.budget) from None
+            raise self._over_budget(queue.tasks.get(future)) from None
         except ProcessExpired as error:
-            if error.exitcode is not None and -error.exitcode in EXTERNAL_SIGNALS:
-                raise WorkerLost(f"{self.name} worker pid {error.pid} was killed by "
-                                 f"{signal_name(error.exitcode)}") from None
-            raise TooComplex.memory() from None
+            raise self.looks.died(self.name, error.pid, error.exitcode,
+                                  self.settings.worker_memory_bytes) from None
         except (FutureCancelled, BrokenProcessPool) as error:
             raise WorkerLost(str(error) or f"the {self.name} pool broke") from None
         finally:
-            self._outstanding.pop(future, None)
+            queue.remove(future)
 
-    async def _outcome(self, future: Future[Any]) -> Any:
-        """The task's result, or ``WorkerLost`` as soon as its pool breaks."""
+    def _over_budget(self, task: Task | None) -> Exception:
+        """``TooComplex`` if the worker computed for most of the budget, else ``WorkerLost``."""
+        return self.looks.over_budget(self.name, task.pid if task else None,
+                                      task.cpu_at_start if task else None, self.budget,
+                                      too_slow(self.name, self.budget))
+
+    async def _outcome(self, future: Future[Any], allowance: Allowance | None) -> Any:
+        """The task's result, ``WorkerLost`` as soon as its pool breaks, or 503 at the
+        deadline (the task is then cancelled: nobody else waits for it)."""
         if self._lost is None:
             self._lost = asyncio.get_running_loop().create_future()
         lost, waiter = self._lost, asyncio.wrap_future(future)
+        timeout = None if allowance is None else max(0.0, allowance.remaining())
         try:
-            await asyncio.wait((waiter, lost), return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait((waiter, lost), timeout=timeout,
+                               return_when=asyncio.FIRST_COMPLETED)
         finally:
             if not waiter.done():
-                waiter.cancel()  # the request was cancelled, or the pool broke under it
+                waiter.cancel()  # cancelled, past the deadline, or the pool broke under it
         if not waiter.done() or waiter.cancelled():
-            raise WorkerLost(lost.result() if lost.done() else "")
+            if lost.done():
+                raise WorkerLost(lost.result())
+            if allowance is not None and allowance.remaining() <= 0:
+                raise deadline_exceeded(allowance, f"a {self.name} worker",
+                                        self.expected_wait())
+            raise WorkerLost("")
         return waiter.result()
 
     def _log_lost(self, reason: str) -> None:

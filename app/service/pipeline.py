@@ -1,11 +1,14 @@
 """One request, as a plain sequence of steps:
 
     request -> spec (app.service.spec: texts and shapes, no parsing)
+            -> check the output's size, as far as the request tells it (before any work)
             -> tier (app.engine: the cached executable, jets, or a new executable)
-            -> check the output's size -> points -> tangent / cotangent
+            -> check the output's size -> reserve its bytes -> points -> tangent / cotangent
             -> evaluate -> body (app.service.response) -> symbolic / explain (app.learning)
 
 The engine holds the caches and the worker pools of the process; see ``app.engine.engine``.
+Each request runs within its ``Allowance`` (its deadline, and the bytes its answer holds of
+the process's ``ByteBudget`` until it is sent); see ``app.engine.admission``.
 """
 
 from __future__ import annotations
@@ -17,9 +20,12 @@ import numpy as np
 from starlette.concurrency import run_in_threadpool
 
 from app.config import Settings
+from app.engine import admission
+from app.engine.admission import ALLOWANCE, Allowance, ByteBudget
 from app.engine.caches import Counted
 from app.engine.compilation import CompileSpec, check_output
 from app.engine.engine import Engine
+from app.engine.planning import coordinates
 from app.engine.tiers import XlaTier
 from app.engine.xla import Layout, Shape
 from app.learning.explanations import explanations
@@ -40,6 +46,7 @@ class Service:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.engine = Engine(settings)
+        self.output_bytes = ByteBudget(settings.max_response_bytes_in_flight)
 
     @property
     def cache(self) -> Counted[CompileSpec, XlaTier]:
@@ -64,13 +71,31 @@ class Service:
         """Stop the worker processes."""
         self.engine.close()
 
+    async def aclose(self) -> None:
+        """Stop the worker processes, off the event loop."""
+        await self.engine.aclose()
+
     async def run(self, request: DifferentiateRequest) -> dict[str, Any]:
         """Compute what ``request`` asks for; raises ``NablaError`` subclasses on bad input."""
+        allowance = admission.current()
+        if allowance is not None:
+            return await self._run(request, allowance)
+        allowance = Allowance.starting_now(self.settings.request_deadline_seconds)
+        token = ALLOWANCE.set(allowance)  # in-process use: the deadline starts now
+        try:
+            return await self._run(request, allowance)
+        finally:
+            allowance.release()
+            ALLOWANCE.reset(token)
+
+    async def _run(self, request: DifferentiateRequest, allowance: Allowance) -> dict[str, Any]:
         spec = make_spec(request, self.settings.max_points)
+        self._check_output(coordinates(spec), (len(spec.texts),) if spec.stacked else (),
+                           spec, allowance)  # as far as the request tells, before any work
         tier = await self.engine.tier(spec)
         signature = tier.signature
-        check_output(signature.layout.n, signature.out_shape, spec.kinds, spec.count,
-                     self.settings)
+        nbytes = self._check_output(signature.layout.n, signature.out_shape, spec, allowance)
+        allowance.hold(self.output_bytes, nbytes)
         points, dims = await self._points(request, signature.layout, spec.count)
         vectors = product_vectors(request.tangent, request.cotangent, spec.kinds,
                                   signature.layout.n, signature.outputs)
@@ -84,6 +109,12 @@ class Service:
                                        points)
             body = add_explanations(body, extra)
         return body
+
+    def _check_output(self, n: int, out_shape: tuple[int, ...], spec: CompileSpec,
+                      allowance: Allowance) -> int:
+        """Refuse an answer over the limits; its estimated bytes."""
+        return check_output(n, out_shape, spec.kinds, spec.count, self.settings,
+                            self.settings.max_response_bytes, allowance.bytes_per_number)
 
     async def _points(self, request: DifferentiateRequest, layout: Layout,
                       count: int) -> tuple[np.ndarray, Shape | None]:

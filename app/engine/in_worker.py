@@ -1,0 +1,87 @@
+"""What runs inside a worker process: its start (the signals it obeys, its priority and
+memory cap, JAX warmed up) and the tasks the pools send it.
+
+This module imports nothing heavy at its top: a spawned worker imports it to run
+``start_worker`` first, so the signal mask is set before JAX, NumPy or OpenBLAS start a
+thread, and every thread inherits it.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import signal
+import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from app.errors import NablaError, TooComplex
+
+if TYPE_CHECKING:
+    from app.config import Limits
+    from app.engine.compilation import Compiled, CompileSpec
+    from app.engine.xla import Program
+
+
+def start_worker(memory_bytes: int) -> None:
+    """A new worker's first steps (pebble's initializer): signals, priority, memory cap, then
+    JAX, warmed up with one compile."""
+    obey_only_parent()  # first: before JAX starts its threads
+    os.nice(10)  # cold work yields the CPU to the server's warm requests
+    if memory_bytes > 0:
+        resource.setrlimit(resource.RLIMIT_DATA, (memory_bytes, memory_bytes))
+    from app.config import Limits
+    from app.engine import evaluator  # noqa: F401 - imports JAX and turns on float64
+    from app.engine.compilation import CompileSpec, compile_or_problem
+    from app.engine.xla import KINDS
+
+    compile_or_problem(CompileSpec(("sin(x)",), False, None, (), KINDS, None, 1), Limits())
+
+
+def obey_only_parent() -> None:
+    """In a new worker, before any other thread starts: ignore SIGINT, and SIGTERM unless
+    the server (the parent) sends it. So a SIGTERM to the whole process group (systemd's
+    ``KillMode=control-group``, ``kill -TERM -<pgid>``) or a Ctrl-C leaves the worker
+    finishing its task while the server drains; pebble's SIGTERM to a worker over budget,
+    or at shutdown, still stops it."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    parent = os.getppid()
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})  # every later thread too
+
+    def wait_for_term() -> None:
+        while True:
+            info = signal.sigwaitinfo({signal.SIGTERM})
+            if info.si_pid == parent:
+                os._exit(signal.SIGTERM)  # as pebble's own handler exits
+
+    threading.Thread(target=wait_for_term, name="nabla-sigterm", daemon=True).start()
+
+
+def ready() -> bool:
+    """Answers once the worker has started and warmed up."""
+    return True
+
+
+def compile_task(spec: CompileSpec, limits: Limits,
+             program: Program | None) -> Compiled | dict[str, Any]:
+    """``compile_or_problem``, with XLA's and Python's exhausted memory as its problem."""
+    from app.engine.compilation import compile_or_problem
+
+    try:
+        return compile_or_problem(spec, limits, program)
+    except Exception as error:  # XLA reports exhausted memory as its own runtime error, and
+        # a C++ allocation over RLIMIT_DATA can surface as RuntimeError("std::bad_alloc")
+        if any(s in str(error) for s in ("RESOURCE_EXHAUSTED", "bad_alloc")) or isinstance(
+                error, MemoryError):
+            return TooComplex.memory().problem()
+        raise
+
+
+def run_task(func: Callable[..., Any], args: tuple[Any, ...]) -> tuple[bool, Any]:
+    """Run another cold task (symbolic derivatives, explain); errors come back as problems."""
+    try:
+        return True, func(*args)
+    except NablaError as error:
+        return False, error.problem()
+    except MemoryError:
+        return False, TooComplex.memory().problem()
