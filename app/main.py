@@ -12,6 +12,7 @@ from app.api import observability, openapi, problems
 from app.api.limits import BodySizeLimit, ConcurrencyLimit
 from app.api.memo import ResponseMemo
 from app.api.routes import differentiate, docs, functions, health, pages, plot
+from app.api.uploads import WholeBodies
 from app.config import Settings, get_settings
 from app.service.pipeline import Service
 
@@ -47,6 +48,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(ResponseMemo, max_bytes=settings.response_cache_bytes,
                        paths=("/v1/differentiate",))
     app.add_middleware(ConcurrencyLimit, max_requests=settings.max_concurrent_requests)
+    # Outside ConcurrencyLimit: a request takes a slot only once its body is complete.
+    app.add_middleware(WholeBodies, max_bytes=settings.max_body_bytes,
+                       idle_seconds=settings.body_timeout_seconds,
+                       min_rate=settings.min_upload_bytes_per_second)
     observability.install(app, settings, service.cache)
     app.include_router(differentiate.router)
     app.include_router(plot.router)
