@@ -66,7 +66,7 @@ class Service:
 
     async def run(self, request: DifferentiateRequest) -> dict[str, Any]:
         """Compute what ``request`` asks for; raises ``NablaError`` subclasses on bad input."""
-        spec = make_spec(request, self.settings.max_points)
+        spec = make_spec(request, self.settings.max_points, self.settings.max_coordinates)
         tier = await self.engine.tier(spec)
         signature = tier.signature
         check_output(signature.layout.n, signature.out_shape, spec.kinds, spec.count,
