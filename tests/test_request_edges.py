@@ -88,6 +88,23 @@ def test_grid_num_as_an_integer_works(nabla: InProcess) -> None:
     assert response.json()["value"] == [0.0, 0.25, 1.0]
 
 
+def test_a_grid_wider_than_float64_spans_is_evenly_spaced(nabla: InProcess) -> None:
+    """stop - start overflows: the axis is still start, the midpoint and stop, not NaN."""
+    big = 1.7976931348623157e308
+    body = {"expression": "x", "grid": {"x": {"start": -big, "stop": big, "num": 3}},
+            "derivatives": ["value"]}
+    response = nabla.post(json.dumps(body).encode())
+    assert response.status_code == 200, response.text
+    assert response.json() == {"coordinates": ["x"], "value": [-big, 0.0, big]}
+
+
+def test_a_plot_wider_than_float64_spans_is_422(nabla: InProcess) -> None:
+    big = 1.7976931348623157e308
+    response = nabla.request("GET", "/v1/plot", params={"expression": "x", "start": -big,
+                                                        "stop": big})
+    assert "float64" in problem(response, 422, "bad_range")["detail"]
+
+
 MSGPACK_BODY = {"expression": "x*y", "at": {"x": 2.0, "y": 3.0}}
 
 
