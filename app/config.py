@@ -79,6 +79,15 @@ class Settings(Limits):
     max_response_bytes_in_flight: int = Field(256 * 1024**2, description="estimated bytes of "
                                               "the answers being computed at once, all "
                                               "requests together; 503 above")
+    # Slow clients: a request is read whole, within these bounds, before it takes a slot.
+    header_timeout_seconds: float = Field(10.0, gt=0, description="time a connection has to "
+                                          "send a request's headers, from its opening or "
+                                          "the previous answer (408 and closed after)")
+    body_timeout_seconds: float = Field(10.0, gt=0, description="longest wait for the next "
+                                        "bytes of a request body, and the grace before "
+                                        "min_upload_bytes_per_second applies (408 after)")
+    min_upload_bytes_per_second: int = Field(1024, ge=1, description="slowest average rate "
+                                             "of a request body after the grace (408 below)")
 
 
 @lru_cache(maxsize=1)

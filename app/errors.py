@@ -9,6 +9,7 @@
     │   ├── LimitError          a configured limit is exceeded; names it and its value
     │   └── TooComplex          compiling it exceeds the time budget or the memory cap
     ├── PayloadTooLarge (413)   the body is over the size limit
+    ├── RequestTimeout (408)    the request's headers or body came too slowly
     ├── Unavailable (503)       no capacity now; carries ``retry_after`` seconds
     └── RemoteProblem           a problem document made in a worker process, passed on
 
@@ -126,6 +127,14 @@ class PayloadTooLarge(NablaError):
     status = 413
     title = "Request body too large"
     code = "payload_too_large"
+
+
+class RequestTimeout(NablaError):
+    """The client sent its request too slowly (RFC 9110, 15.5.9): the connection is closed."""
+
+    status = 408
+    title = "Request timeout"
+    code = "request_timeout"
 
 
 class Unavailable(NablaError):

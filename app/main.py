@@ -16,6 +16,7 @@ from app.api.limits import BodySizeLimit, ConcurrencyLimit
 from app.api.memo import ResponseMemo
 from app.api.ratelimit import Limiter, RateLimit
 from app.api.routes import differentiate, docs, functions, health, pages, plot
+from app.api.uploads import WholeBodies
 from app.config import Settings, get_settings
 from app.service.pipeline import Service
 
@@ -55,6 +56,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                        paths=("/v1/differentiate",))
     app.add_middleware(RequestAllowance, deadline_seconds=settings.request_deadline_seconds)
     app.add_middleware(ConcurrencyLimit, max_requests=settings.max_concurrent_requests)
+    # Outside ConcurrencyLimit: a request takes a slot only once its body is complete.
+    app.add_middleware(WholeBodies, max_bytes=settings.max_body_bytes,
+                       idle_seconds=settings.body_timeout_seconds,
+                       min_rate=settings.min_upload_bytes_per_second)
     # Outside the memo, so every request counts; bad settings are refused here, at start-up.
     app.add_middleware(RateLimit, keys=ApiKeys.from_settings(settings),
                        limiter=Limiter.from_settings(settings))

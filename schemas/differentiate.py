@@ -51,7 +51,8 @@ class GridAxis(BaseModel):
 
     start: FiniteNumber
     stop: FiniteNumber
-    num: int = Field(ge=1, description="how many values (1 gives start alone)")
+    num: int = Field(ge=1, strict=True, description="how many values (1 gives start alone); "
+                     "an integer, not true or 2.0")
 
 
 class DifferentiateRequest(BaseModel):
@@ -73,7 +74,7 @@ class DifferentiateRequest(BaseModel):
         None,
         description="a batch: a list of points, or column-wise name -> list of N values",
     )
-    grid: dict[str, GridAxis] | None = Field(
+    grid: Annotated[dict[str, GridAxis], Field(min_length=1)] | None = Field(
         None,
         description="a grid: name -> {start, stop, num} for every (scalar) variable; the "
         "points are the Cartesian product in variable order, and each output gains one "

@@ -65,8 +65,9 @@ CORPUS: list[tuple[str, bytes, int, str]] = [
     ("empty body", b"", 400, "invalid_json"),
     ("nested value", b'{"expression": "x", "at": {"x": [[[1]]]}}', 422, "invalid_request"),
     # numbers
-    ("NaN", b'{"expression": "x", "at": {"x": NaN}}', 422, "invalid_request"),
-    ("Infinity", b'{"expression": "x", "at": {"x": -Infinity}}', 422, "invalid_request"),
+    # NaN and Infinity are not JSON (RFC 8259): malformed, as issue 15 (item 8) asks
+    ("NaN", b'{"expression": "x", "at": {"x": NaN}}', 400, "invalid_json"),
+    ("Infinity", b'{"expression": "x", "at": {"x": -Infinity}}', 400, "invalid_json"),
     ("overflow", b'{"expression": "x", "at": {"x": 1e400}}', 422, "invalid_request"),
     ("string number", b'{"expression": "x", "at": {"x": "1"}}', 422, "invalid_request"),
     ("boolean", b'{"expression": "x", "at": {"x": true}}', 422, "invalid_request"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.api.problems import problem_response
@@ -47,12 +48,16 @@ class BodySizeLimit:
         await self.app(scope, replay(b"".join(chunks), receive), send)
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
-        error = PayloadTooLarge(
-            f"The request body is larger than the limit max_body_bytes = {self.max_bytes} "
-            "bytes; send fewer points, or split the request",
-            limit="max_body_bytes", limit_value=self.max_bytes)
-        response = problem_response(error.problem(), {"Connection": "close"})
-        await response(scope, receive, send)
+        await refuse_too_large(self.max_bytes)(scope, receive, send)
+
+
+def refuse_too_large(max_bytes: int) -> Response:
+    """The 413 problem for a body over ``max_bytes``; the connection is closed after it."""
+    error = PayloadTooLarge(
+        f"The request body is larger than the limit max_body_bytes = {max_bytes} "
+        "bytes; send fewer points, or split the request",
+        limit="max_body_bytes", limit_value=max_bytes)
+    return problem_response(error.problem(), {"Connection": "close"})
 
 
 class ConcurrencyLimit:

@@ -1,5 +1,9 @@
 """Per-request operations: a request id, one JSON access-log line, and the request metrics.
 
+A client that disconnects before its answer (mid-upload, say) is no fault of the server:
+it is recorded with the status 499 (nginx's "client closed request"), never sent, and
+logged as an ordinary access-log line, not as an error.
+
 ``install`` wires it into an application: logging, the metrics registry, this middleware
 (outermost, so refusals such as 413 are counted too) and the ``/metrics`` route.
 """
@@ -15,6 +19,7 @@ from typing import Any
 
 from fastapi import FastAPI
 from starlette.datastructures import MutableHeaders
+from starlette.requests import ClientDisconnect
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -28,6 +33,8 @@ REQUEST_ID_HEADER = "X-Request-ID"
 # so a header cannot inject text into the logs.
 _VALID_REQUEST_ID = re.compile(r"[A-Za-z0-9._:/+=-]{1,128}")
 UNMATCHED_ROUTE = "<unmatched>"
+# The status recorded (never sent) when the client left before its answer: nginx's 499.
+CLIENT_CLOSED_REQUEST = 499
 # New ids: a random prefix per process and a counter (unique without a syscall per request).
 _ID_PREFIX = secrets.token_hex(12)
 _ID_COUNTER = itertools.count(1)
@@ -68,6 +75,34 @@ def route_template(scope: Scope) -> str:
     return partial or UNMATCHED_ROUTE
 
 
+class _Exchange:
+    """One request's receive and send, watched: the status sent, and whether the client left
+    before its answer."""
+
+    def __init__(self, receive: Receive, send: Send, request_id: str) -> None:
+        self._receive, self._send, self.request_id = receive, send, request_id
+        self.status = 500
+        self.answered = self.gone = False
+
+    async def receive(self) -> Message:
+        """The client's next message, noting a disconnect."""
+        message = await self._receive()
+        self.gone = self.gone or message["type"] == "http.disconnect"
+        return message
+
+    async def send(self, message: Message) -> None:
+        """Send, noting the status and adding the request id."""
+        if message["type"] == "http.response.start":
+            self.status, self.answered = message["status"], True
+            MutableHeaders(scope=message).append(REQUEST_ID_HEADER, self.request_id)
+        await self._send(message)
+
+    @property
+    def outcome(self) -> int:
+        """The status to record: the one sent, or 499 when the client left unanswered."""
+        return CLIENT_CLOSED_REQUEST if self.gone and not self.answered else self.status
+
+
 class RequestObservability:
     """ASGI middleware: request id in and out, metrics and one log line per request."""
 
@@ -84,24 +119,20 @@ class RequestObservability:
         # error handler's log line should still carry the id.
         logs.REQUEST_ID.set(request_id)
         method = scope["method"]
-        status = 500
-
-        async def send_with_id(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-                MutableHeaders(scope=message).append(REQUEST_ID_HEADER, request_id)
-            await send(message)
-
+        exchange = _Exchange(receive, send, request_id)
         in_progress = self.metrics.in_progress.labels(method)
         in_progress.inc()
         start = time.perf_counter()
         try:
-            await self.app(scope, receive, send_with_id)
+            await self.app(scope, exchange.receive, exchange.send)
+        except ClientDisconnect:
+            if exchange.answered:
+                raise
+            exchange.gone = True  # the client left mid-upload: no answer, no error
         finally:
             seconds = time.perf_counter() - start
             in_progress.dec()
-            route = route_template(scope)
+            route, status = route_template(scope), exchange.outcome
             self.metrics.observe(method, route, status, seconds)
             access_log.info("request", extra={"fields": _access_fields(
                 scope, request_id, method, route, status, seconds)})

@@ -5,11 +5,14 @@ objects for FastAPI to walk), and written by orjson with NumPy arrays directly: 
 numbers become ``null`` (strict JSON) and the service reports them in ``nonfinite``.
 MessagePack (``application/msgpack``) is the binary transport for big batches: the same
 object, with arrays of float64 written natively by ormsgpack (NaN and infinities as
-themselves, still reported in ``nonfinite``).
+themselves, still reported in ``nonfinite``). Either body is refused (400) when it is not
+exactly one well-formed object: JSON's ``NaN`` and ``Infinity`` tokens, a MessagePack map
+that gives a key twice, bytes after the MessagePack object.
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import orjson
@@ -18,6 +21,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 from starlette.responses import Response
 
+from app.api.packing import Malformed, check_one_object
 from app.errors import NablaError
 from schemas.differentiate import DifferentiateRequest
 
@@ -43,19 +47,54 @@ def decode_request(body: bytes, content_type: str | None) -> DifferentiateReques
     media = (content_type or JSON).split(";")[0].strip().lower()
     try:
         if _is_msgpack(media):
-            try:
-                data = ormsgpack.unpackb(body)
-            except ormsgpack.MsgpackDecodeError as error:
-                raise RequestValidationError([{"type": "json_invalid", "loc": ("body",),
-                                               "msg": f"Invalid MessagePack: {error}"}]) from None
-            return DifferentiateRequest.model_validate(data)
+            return DifferentiateRequest.model_validate(_unpack(body))
         if media != JSON and not media.endswith("+json"):
             raise UnsupportedMediaType(
                 f"The body's Content-Type is {media!r}; send {JSON} or {MSGPACK}")
         return DifferentiateRequest.model_validate_json(body)
     except ValidationError as error:
-        raise RequestValidationError(error.errors(include_url=False, include_input=False)) \
-            from None
+        errors = error.errors(include_url=False, include_input=False)
+        if not _is_msgpack(media) and any(e["type"] == "finite_number" for e in errors):
+            _refuse_nonstandard_json(body)
+        raise RequestValidationError(errors) from None
+
+
+def _malformed(message: str) -> RequestValidationError:
+    """A body that cannot be read (400 ``invalid_json``)."""
+    return RequestValidationError([{"type": "json_invalid", "loc": ("body",), "msg": message}])
+
+
+def _unpack(body: bytes) -> Any:
+    """One MessagePack object: bytes after it, or a key given twice, are refused."""
+    try:
+        data = ormsgpack.unpackb(body)
+        check_one_object(body)
+    except (ormsgpack.MsgpackDecodeError, Malformed) as error:
+        raise _malformed(f"Invalid MessagePack: {error}") from None
+    return data
+
+
+class _NotJson(Exception):
+    """A ``NaN`` or ``Infinity`` token."""
+
+
+def _no_constants(token: str) -> Any:
+    raise _NotJson(token)
+
+
+def _refuse_nonstandard_json(body: bytes) -> None:
+    """400 for ``NaN`` or ``Infinity`` tokens, which JSON (RFC 8259) does not have.
+
+    pydantic's parser reads them as numbers, so they reach validation as non-finite floats;
+    a number too large for float64 (``1e999``) is valid JSON and stays a 422. Read again
+    only on that error path."""
+    try:
+        json.loads(body, parse_constant=_no_constants)
+    except _NotJson as token:
+        raise _malformed(f"Invalid JSON: {token} is not a JSON number; send finite numbers "
+                         "only") from None
+    except (ValueError, RecursionError):
+        return  # another fault, already reported by validation
 
 
 def wants_msgpack(accept: str | None) -> bool:

@@ -50,6 +50,8 @@ def serve(host: str | None = None, port: int | None = None, workers: int | None 
         timeout_graceful_shutdown=server.graceful_timeout,
         forwarded_allow_ips=server.forwarded_allow_ips,
         server_header=False,
+        # uvicorn's own protocol, plus the header timeout it lacks (slowloris)
+        http="app.ops.header_timeout:HttpToolsProtocol",
     )
 
 

@@ -37,10 +37,20 @@ def grid_points(grid: Mapping[str, Axis], layout: Layout) -> tuple[np.ndarray, S
         if shape != ():
             raise ShapeError(f"'grid' spans scalar variables only; {name!r} is a vector of "
                              f"length {shape[0]}: use 'points' for it", variable=name)
-    axes = [np.linspace(grid[n].start, grid[n].stop, grid[n].num) for n in layout.names]
+    axes = [_axis(grid[n]) for n in layout.names]
     mesh = np.meshgrid(*axes, indexing="ij")
     dims = tuple(len(a) for a in axes)
     return np.stack([m.reshape(-1) for m in mesh], axis=-1).reshape(-1, len(axes)), dims
+
+
+def _axis(axis: Axis) -> np.ndarray:
+    """``num`` values from ``start`` to ``stop``, both included, even when ``stop - start``
+    is beyond float64 (from -1e308 to 1e308): then as weighted means, which cannot overflow
+    (``np.linspace`` would step by infinity and give NaN)."""
+    if math.isfinite(axis.stop - axis.start):
+        return np.linspace(axis.start, axis.stop, axis.num)
+    weights = np.linspace(0.0, 1.0, axis.num)
+    return axis.start * (1.0 - weights) + axis.stop * weights
 
 
 def grid_results(results: Mapping[str, np.ndarray], dims: Shape) -> dict[str, np.ndarray]:

@@ -89,7 +89,7 @@ class Service:
             ALLOWANCE.reset(token)
 
     async def _run(self, request: DifferentiateRequest, allowance: Allowance) -> dict[str, Any]:
-        spec = make_spec(request, self.settings.max_points)
+        spec = make_spec(request, self.settings.max_points, self.settings.max_coordinates)
         self._check_output(coordinates(spec), (len(spec.texts),) if spec.stacked else (),
                            spec, allowance)  # as far as the request tells, before any work
         tier = await self.engine.tier(spec)

@@ -15,13 +15,28 @@ def _value_shape(value: Any) -> tuple[int, ...]:
     return (len(value),) if isinstance(value, list) else ()
 
 
-def make_spec(request: DifferentiateRequest, max_points: int) -> CompileSpec:
+def declared_shapes(variables: dict[str, list[int]] | None,
+                    max_coordinates: int) -> Shapes | None:
+    """The declared ``variables`` as shapes, refused when their sizes exceed
+    ``max_coordinates`` (before any size reaches NumPy's 64-bit integers)."""
+    if variables is None:
+        return None
+    total = 0
+    for shape in variables.values():
+        too_big = next((size for size in shape if size > max_coordinates), None)
+        total += too_big if too_big is not None else (shape[0] if len(shape) == 1 else 1)
+        if total > max_coordinates:
+            raise LimitError("max_coordinates", max_coordinates,
+                             f"The number of coordinates the variables declare ({total})")
+    return tuple((name, tuple(shape)) for name, shape in variables.items())
+
+
+def make_spec(request: DifferentiateRequest, max_points: int,
+              max_coordinates: int) -> CompileSpec:
     """The compile spec of a request, from its texts and the shapes of its point values."""
     stacked = isinstance(request.expression, list)
     texts = tuple(request.expression) if stacked else (str(request.expression),)
-    declared: Shapes | None = None
-    if request.variables is not None:
-        declared = tuple((name, tuple(shape)) for name, shape in request.variables.items())
+    declared = declared_shapes(request.variables, max_coordinates)
     kinds = tuple(k for k in COMPILED_KINDS if k in request.derivatives)
     if request.at is not None:
         sampled = {k: _value_shape(v) for k, v in request.at.items()}

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from typing import Annotated
 
 from fastapi import APIRouter, Query
 from starlette.responses import Response
 
 from app.api.deps import ServiceDep
+from app.errors import InputError
 from app.service.plot import plot_svg
 from schemas.problem import PROBLEM_RESPONSES
 
@@ -34,5 +36,8 @@ async def plot(
     order: Annotated[int, Query(ge=1, le=2, description="1: f and f'; 2: f'' too")] = 1,
 ) -> Response:
     """f and f' (and f'' with order=2) of ``expression`` from ``start`` to ``stop``."""
+    if not math.isfinite(stop - start):
+        raise InputError(f"The range from {start:g} to {stop:g} is wider than float64 can "
+                         "hold; plot a narrower range", code="bad_range")
     svg = await plot_svg(service, expression, start, stop, num, variable, order)
     return Response(svg, media_type="image/svg+xml")
