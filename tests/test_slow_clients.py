@@ -169,12 +169,13 @@ def test_a_slow_body_gets_408_and_the_connection_closed(strict: Server) -> None:
 
 
 def test_a_body_that_stops_gets_408(strict: Server) -> None:
-    body = json.dumps(WARM).encode()
+    body = json.dumps(WARM).encode() + b" " * 3000  # 3 s more at the minimum rate
     with connect(strict) as sock:
         sock.sendall(upload_head(len(body)) + body[:-1])  # all but its last byte
         answer = read_to_end(sock)
     status, _, problem = problem_of(answer)
     assert status == 408 and problem["code"] == "request_timeout"
+    assert problem["limit"] == "body_timeout_seconds" and problem["limit_value"] == 2
 
 
 def test_a_client_that_leaves_mid_upload_is_499_not_an_error(strict: Server) -> None:
