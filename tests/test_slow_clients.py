@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
+from tests import conftest
 from tests.ops_support import Server, start_server
 
 pytestmark = pytest.mark.slow
@@ -169,12 +170,13 @@ def test_a_slow_body_gets_408_and_the_connection_closed(strict: Server) -> None:
 
 
 def test_a_body_that_stops_gets_408(strict: Server) -> None:
-    body = json.dumps(WARM).encode()
+    body = json.dumps(WARM).encode() + b" " * 3000  # 3 s more at the minimum rate
     with connect(strict) as sock:
         sock.sendall(upload_head(len(body)) + body[:-1])  # all but its last byte
         answer = read_to_end(sock)
     status, _, problem = problem_of(answer)
     assert status == 408 and problem["code"] == "request_timeout"
+    assert problem["limit"] == "body_timeout_seconds" and problem["limit_value"] == 2
 
 
 def test_a_client_that_leaves_mid_upload_is_499_not_an_error(strict: Server) -> None:
@@ -203,3 +205,20 @@ def test_a_prompt_request_is_answered_after_the_slow_ones(strict: Server) -> Non
     response = httpx.post(f"{strict.url}/v1/differentiate", json=WARM, timeout=30)
     assert response.status_code == 200
     assert response.json()["value"] == 9 + 0.3817 * 3
+
+
+def test_plain_uvicorn_with_the_h11_protocol_has_the_header_timeout() -> None:
+    """The same timeout with uvicorn run by hand: ``--http app.ops.header_timeout:...``."""
+    process, url = conftest.start_server(
+        env={"NABLA_HEADER_TIMEOUT_SECONDS": "1", "NABLA_COMPILE_WORKERS": "1"},
+        args=("--http", "app.ops.header_timeout:H11Protocol"))
+    try:
+        address = urlsplit(url)
+        with socket.create_connection((address.hostname, address.port), timeout=10) as sock:
+            sock.sendall(b"GET /livez HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+            answer = trickle_until_answered(sock, b"X-Slow: loris\r\n", 0.2)
+    finally:
+        process.terminate()
+        process.wait(timeout=60)
+    status, _, problem = problem_of(answer)
+    assert status == 408 and problem["limit"] == "header_timeout_seconds"

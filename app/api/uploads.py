@@ -24,7 +24,7 @@ from app.errors import RequestTimeout
 
 
 class _TooSlow(Exception):
-    """The body did not arrive in time."""
+    """The body did not arrive in time; ``args[0]`` names the limit that ran out."""
 
 
 class _TooLarge(Exception):
@@ -54,8 +54,8 @@ class WholeBodies:
         except _TooLarge:
             await refuse_too_large(self.max_bytes)(scope, receive, send)
             return
-        except _TooSlow:
-            await self._refuse_slow(scope, receive, send)
+        except _TooSlow as slow:
+            await self._refuse_slow(str(slow.args[0]), scope, receive, send)
             return
         except _Gone:
             return  # nobody to answer
@@ -71,14 +71,14 @@ class WholeBodies:
         chunks: list[bytes] = []
         size = 0
         while True:
-            now = loop.time()
-            deadline = min(now + self.idle_seconds,
-                           start + self.idle_seconds + size / self.min_rate)
+            pause = loop.time() + self.idle_seconds
+            rate = start + self.idle_seconds + size / self.min_rate
             try:
-                async with asyncio.timeout_at(deadline):
+                async with asyncio.timeout_at(min(pause, rate)):
                     message = await receive()
             except TimeoutError:
-                raise _TooSlow from None
+                raise _TooSlow("min_upload_bytes_per_second" if rate < pause
+                               else "body_timeout_seconds") from None
             if message["type"] != "http.request":
                 raise _Gone
             chunk = message.get("body", b"")
@@ -89,13 +89,14 @@ class WholeBodies:
             if not message.get("more_body", False):
                 return b"".join(chunks)
 
-    async def _refuse_slow(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _refuse_slow(self, limit: str, scope: Scope, receive: Receive,
+                           send: Send) -> None:
         error = RequestTimeout(
             f"The request body came too slowly: the next bytes are due within "
             f"{self.idle_seconds:g} s (body_timeout_seconds), and after that at least "
             f"{self.min_rate:g} bytes a second on average (min_upload_bytes_per_second); "
-            "send the body at once", limit="min_upload_bytes_per_second",
-            limit_value=self.min_rate)
+            "send the body at once", limit=limit,
+            limit_value=self.idle_seconds if limit == "body_timeout_seconds" else self.min_rate)
         await problem_response(error.problem(), {"Connection": "close"})(scope, receive, send)
 
 
