@@ -6,6 +6,7 @@ No source is generated and nothing is ``lambdify``-ed: the walk (``walk.Walker``
 each distinct node once, in an explicit post-order, and applies the table. Node types with
 structure the table cannot express (``Pow``'s integer exponents, ``Piecewise``, vector
 operations with their lengths) have handlers of their own.
+A product divides by each factor ``y**-1`` (``x/y`` stays a division, as written).
 ``Piecewise`` uses the "double where": each branch sees its inputs through
 ``where(taken, x, stop_gradient(x))``, so a branch that is not taken, and may be NaN or
 infinite there, contributes an exact zero to every derivative, Hessians included.
@@ -29,7 +30,7 @@ from sympy.logic.boolalg import BooleanFalse, BooleanTrue  # noqa: E402
 from app.errors import InputError  # noqa: E402
 from app.language import catalog  # noqa: E402
 from app.language import functions as F  # noqa: E402
-from app.language.walk import Walker, integer_args  # noqa: E402
+from app.language.walk import Walker, divides, integer_args  # noqa: E402
 
 Array = Any
 
@@ -40,6 +41,14 @@ def _sum(*args: Array) -> Array:
 
 def _product(*args: Array) -> Array:
     return functools.reduce(operator.mul, args)
+
+
+def _quotient(args: list[Array], divisors: tuple[bool, ...]) -> Array:
+    """A product in the order written, dividing by the factors marked as divisors."""
+    result = 1.0 / args[0] if divisors[0] else args[0]
+    for value, divides_by in zip(args[1:], divisors[1:], strict=True):
+        result = result / value if divides_by else result * value
+    return result
 
 
 #: The operators: arithmetic, comparisons and logic (functions come from the catalog).
@@ -100,6 +109,8 @@ class Evaluator(Walker[Array]):
         return None
 
     def apply(self, node: sympy.Basic, args: list[Array]) -> Array:
+        if isinstance(node, sympy.Mul):
+            return _quotient(args, divides(node))
         if isinstance(node, sympy.Pow):
             exponent = node.exp
             if exponent.is_Integer:

@@ -20,7 +20,9 @@ import numpy as np
 import sympy
 
 from app.engine.evaluator import Evaluator
+from app.engine.ieee import flush
 from app.language.build import variable_symbol
+from app.language.packing import Packed, pack, unpack
 from app.language.terms import Shape as Shape  # re-exported: layouts are made of shapes
 
 #: The derivatives of f itself; the first tier computes these and only these.
@@ -98,6 +100,11 @@ class Program(Signature):
 
     exprs: tuple[Any, ...]
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Pickle would rebuild each SymPy node evaluated (x/x as 1): the trees travel packed.
+        packed = tuple(pack(e) for e in self.exprs)
+        return (_unpacked_program, (self.layout, self.out_shape, self.stacked, packed))
+
     def function(self) -> Callable[[Any], Any]:
         """f: flat coordinates (n,) -> output of ``out_shape``, in float64."""
 
@@ -110,6 +117,11 @@ class Program(Signature):
             return out.astype(jnp.float64)
 
         return f
+
+
+def _unpacked_program(layout: Layout, out_shape: Shape, stacked: bool,
+                      packed: tuple[Packed, ...]) -> Program:
+    return Program(layout, out_shape, stacked, tuple(unpack(p) for p in packed))
 
 
 def output_sizes(n: int, out: Shape, kinds: Sequence[str]) -> dict[str, Shape]:
@@ -174,14 +186,18 @@ def bucket(count: int) -> int:
 def evaluate(executable: Any, points: np.ndarray, batch: int | None,
              vectors: Sequence[np.ndarray] = ()) -> dict[str, np.ndarray]:
     """Run a compiled executable at one point (n,) or a batch (N, n), padded to ``batch``;
-    ``vectors`` are the tangent and cotangent of ``jvp`` and ``vjp``, if asked for."""
+    ``vectors`` are the tangent and cotangent of ``jvp`` and ``vjp``, if asked for.
+
+    XLA on CPU flushes subnormals to zero in every operation, but an output that is an
+    input passed through unchanged keeps it: outputs are flushed too, so no answer holds
+    a subnormal, and both tiers agree."""
     # NumPy arrays go to the executable as they are: jnp.asarray would cost a dispatch.
     extra = [np.asarray(v, dtype=np.float64) for v in vectors]
     if batch is None:
-        return {k: np.asarray(v) for k, v in executable(points, *extra).items()}
+        return {k: flush(np.asarray(v)) for k, v in executable(points, *extra).items()}
     count = points.shape[0]
     if batch != count:
         filler = np.broadcast_to(points[:1], (batch - count, points.shape[1]))
         points = np.concatenate([points, filler])
     results = executable(np.ascontiguousarray(points), *extra)
-    return {k: np.asarray(v)[:count] for k, v in results.items()}
+    return {k: flush(np.asarray(v)[:count]) for k, v in results.items()}

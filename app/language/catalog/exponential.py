@@ -11,7 +11,7 @@ import sympy
 from sympy.codegen.cfunctions import Cbrt, expm1, log1p, log2, log10
 
 from app.language import functions as F
-from app.language.calls import broadcasting, elementwise
+from app.language.calls import Call, elementwise
 from app.language.catalog.entry import (
     SYMPY_LATEX,
     Absent,
@@ -22,17 +22,24 @@ from app.language.catalog.entry import (
     operator_name,
     unary,
 )
+from app.language.terms import Term, broadcast
 
 TITLE = "Exponentials, logarithms and roots"
 AT = {"x": 0.5}
 
 
-def _log(x: Any, base: Any | None = None) -> Any:
-    return jnp.log(x) if base is None else jnp.log(x) / jnp.log(base)
-
-
 def _cbrt(a: Any) -> Any:
     return np.cbrt(a), 1 / (3 * np.cbrt(a) ** 2), lambda: -2 / (9 * np.cbrt(a) ** 5)
+
+
+def _build_log(call: Call) -> Term:
+    """log(x), or log(x, b) as log(x) / log(b): SymPy's own log(x, b) divides exactly, so
+    log(x, 1) would be complex infinity and log(x, -1) complex."""
+    terms = call.values()
+    shape = broadcast(terms, call.node, "take the log of")
+    logs = [call.settle(sympy.log, t.expr) for t in terms]
+    expr = logs[0] if len(logs) == 1 else call.divide(logs[0], logs[1])
+    return call.term(expr, shape)
 
 
 _LOG = Chain(lambda a: (np.log(a), 1 / a, lambda: -1 / (a * a)))
@@ -51,12 +58,13 @@ FUNCTIONS = (
           Chain(lambda a: (np.expm1(a), np.exp(a), lambda: np.exp(a))),
           "exp(x) - 1, accurate for small x", Example("expm1(x)", {"x": 1e-5}),
           numeric=True),
-    Function("log", (), (1, 2), broadcasting(sympy.log, "take the log of"),
-             (Node(sympy.log, "log", _log, _LOG, "log", SYMPY_LATEX),),
+    Function("log", (), (1, 2), _build_log,
+             (Node(sympy.log, "log", jnp.log, _LOG, "log", SYMPY_LATEX),),
              "The natural logarithm of x; log(x, b) is the logarithm to base b",
              Example("log(x, b)", {"x": 5.0, "b": 2.0}),
              conventions="x > 0; log(0) is -inf and log(x < 0) is NaN, as in JAX "
-             "(never SymPy's complex value)", signature="log(x), log(x, b)"),
+             "(never SymPy's complex value); log(x, b) is log(x) / log(b), so log(x, 1) "
+             "is inf, -inf or NaN as that division is", signature="log(x), log(x, b)"),
     unary("log1p", log1p, jnp.log1p,
           Chain(lambda a: (np.log1p(a), 1 / (1 + a), lambda: -1 / (1 + a) ** 2)),
           "log(1 + x), accurate for small x", Example("log1p(x)", {"x": 1e-5}),
