@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from app.engine.ieee import flush
 from app.engine.jets import (
     JetEvaluator,
     NotInterpretable,
@@ -27,6 +26,7 @@ from app.engine.jets import (
 )
 from app.engine.xla import KINDS, Program
 from app.language.build import variable_symbol
+from app.language.ieee import flush
 
 MAX_CHARS = 4_000
 MAX_COORDINATES = 128
@@ -38,7 +38,12 @@ __all__ = ["MAX_CHARS", "NotFinite", "NotInterpretable", "interpret", "interpret
 
 
 class NotFinite(NotInterpretable):
-    """A result of the jets is NaN or infinite: XLA's conventions decide that answer."""
+    """A result of the jets is NaN or infinite: XLA's conventions decide that answer. The
+    jets' results stand only if XLA cannot compile the expression."""
+
+    def __init__(self, kind: str, results: dict[str, np.ndarray]) -> None:
+        super().__init__(f"the {kind} has NaN or infinite entries")
+        self.results = results
 
 
 def interpretable(chars: int, n: int, size: int, count: int, kinds: tuple[str, ...]) -> bool:
@@ -69,7 +74,8 @@ def interpret(program: Program, kinds: tuple[str, ...], points: np.ndarray,
         result = {k: v[:, 0] for k, v in result.items()}
     if not batched:
         result = {k: v[0] for k, v in result.items()}
+    result = {k: np.array(v, dtype=np.float64) for k, v in result.items()}
     for kind, values in result.items():
         if not np.isfinite(values).all():
-            raise NotFinite(f"the {kind} has NaN or infinite entries")
-    return {k: np.array(v, dtype=np.float64) for k, v in result.items()}
+            raise NotFinite(kind, result)
+    return result

@@ -27,8 +27,8 @@ import sympy
 from sympy.functions.elementary.piecewise import ExprCondPair
 from sympy.logic.boolalg import BooleanFalse, BooleanTrue
 
-from app.engine.ieee import flush, integer_power
 from app.language.catalog import JET_RULES
+from app.language.ieee import flush, integer_power
 from app.language.walk import VECTOR_OPERANDS, Walker, divides, integer_args
 
 Arr = np.ndarray
@@ -76,14 +76,26 @@ class Rules:
         """A jet as a vector of ``length`` (a folded scalar is repeated)."""
         return self.broadcast(a, length, self.n)
 
-    def chain(self, a: Jet, f0: Arr, f1: Arr, f2: Arr | Callable[[], Arr]) -> Jet:
-        """f(a) from f, f' and f'' at a."""
+    def chain(self, a: Jet, f0: Arr, f1: Arr, f2: Arr | Callable[[], Arr | None] | None) -> Jet:
+        """f(a) from f, f' and f'' at a (None: f'' is exactly 0, as where JAX's rule for f'
+        does not depend on a, such as a select)."""
         g = _scale(f1, a.g, 1)
         h = None
         if self.order >= 2 and a.g is not None:
             second = f2() if callable(f2) else f2
-            h = _add(_scale(f1, a.h, 2), _scale(second, _outer(a.g, a.g), 2))
+            h = _scale(f1, a.h, 2)
+            if second is not None:
+                h = _add(h, _scale(second, _outer(a.g, a.g), 2))
         return Jet(f0, g, h)
+
+    def combine(self, value: Arr, weighted: list[tuple[Arr, Jet]]) -> Jet:
+        """A jet of ``value`` whose derivatives are the weighted sums of the jets' (max and
+        min, as JAX weighs them: 1, 0, or 1/2 at a tie)."""
+        g = h = None
+        for weight, jet in weighted:
+            g = _add(g, _scale(weight, jet.g, 1))
+            h = _add(h, _scale(weight, jet.h, 2))
+        return Jet(value, g, h if self.order >= 2 else None)
 
     def binary(self, a: Jet, b: Jet, f: Arr, fa: Arr, fb: Arr,
                second: Callable[[], tuple[Arr, Arr, Arr]]) -> Jet:
@@ -126,7 +138,7 @@ class Rules:
         """a / b, with JAX's partial derivatives: 1/b, and -a * b**-2."""
         def second() -> tuple[Arr, Arr, Arr]:
             return (np.zeros_like(a.v), -integer_power(b.v, -2),
-                    2.0 * a.v * integer_power(b.v, -3))
+                    -a.v * (-2.0 * integer_power(b.v, -3)))
         return self.binary(a, b, a.v / b.v, 1.0 / b.v, -a.v * integer_power(b.v, -2), second)
 
     def power(self, a: Jet, k: int) -> Jet:
@@ -242,10 +254,12 @@ class JetEvaluator(Walker[Any]):
                                     lambda: p * ((p - 1) * a.v ** (p - 2)))
         f = a.v**b.v
         log_a = np.log(np.where(a.v == 0, 1.0, a.v))  # JAX: d/db 0^b = 0, not 0 * log 0
-        return self.rules.binary(
-            a, b, f, b.v * a.v ** (b.v - 1), log_a * f,
-            lambda: (b.v * ((b.v - 1) * a.v ** (b.v - 2)),
-                     a.v ** (b.v - 1) * (1 + b.v * log_a), log_a * (log_a * f)))
+        lowered = a.v ** (b.v - 1)
+
+        def second() -> tuple[Arr, Arr, Arr]:
+            return (b.v * ((b.v - 1) * a.v ** (b.v - 2)), lowered + b.v * (log_a * lowered),
+                    log_a * (log_a * f))
+        return self.rules.binary(a, b, f, b.v * lowered, log_a * f, second)
 
     def _piecewise(self, node: sympy.Piecewise) -> Jet:
         taken: list[Arr] = []

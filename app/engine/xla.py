@@ -19,9 +19,9 @@ import jax.numpy as jnp
 import numpy as np
 import sympy
 
-from app.engine.evaluator import Evaluator
-from app.engine.ieee import flush
+from app.engine.evaluator import Evaluator, flushed
 from app.language.build import variable_symbol
+from app.language.ieee import flush
 from app.language.packing import Packed, pack, unpack
 from app.language.terms import Shape as Shape  # re-exported: layouts are made of shapes
 
@@ -31,6 +31,11 @@ KINDS = ("value", "gradient", "hessian")
 #: jvp = J·tangent (tangent: n numbers), vjp = cotangentᵀ·J (cotangent: m numbers).
 PRODUCTS = ("jvp", "vjp")
 COMPILED_KINDS = KINDS + PRODUCTS
+#: XLA's algebraic simplifier rewrites without regard to float64: log(exp(a)) -> a,
+#: exp(a) * exp(b) -> exp(a + b), log(a**b) -> b * log(abs(a)), sqrt(a*a) -> abs(a), which
+#: change values where a term overflows and domains where one is NaN. Without it, compiles
+#: take about as long and programs run about as fast (docs/numerics.md has the figures).
+COMPILER_OPTIONS: dict[str, Any] = {"xla_disable_hlo_passes": "algsimp"}
 
 
 @dataclass(frozen=True)
@@ -62,7 +67,8 @@ class Layout:
         return tuple(out)
 
     def unflatten(self, z: Any) -> dict[sympy.Symbol, Any]:
-        """Variables from the flat coordinate vector ``z``."""
+        """Variables from the flat coordinate vector ``z``, subnormals flushed."""
+        z = flushed(z)
         env: dict[sympy.Symbol, Any] = {}
         offset = 0
         for name, shape, size in zip(self.names, self.shapes, self.sizes, strict=True):
@@ -166,9 +172,9 @@ def compile_executable(program: Program, kinds: tuple[str, ...], batch: int | No
     n = program.layout.n
     vectors = [_spec(s) for s in product_inputs(program, kinds)]
     if batch is None:
-        return jax.jit(fused).lower(_spec((n,)), *vectors).compile()
+        return jax.jit(fused).lower(_spec((n,)), *vectors).compile(COMPILER_OPTIONS)
     batched = jax.vmap(fused, in_axes=(0, *(None for _ in vectors)))
-    return jax.jit(batched).lower(_spec((batch, n)), *vectors).compile()
+    return jax.jit(batched).lower(_spec((batch, n)), *vectors).compile(COMPILER_OPTIONS)
 
 
 def _spec(shape: Shape) -> Any:

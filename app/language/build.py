@@ -174,8 +174,10 @@ class Builder:
         base, exponent = (self.value(_arg(node, i)) for i in range(2))
         shape = broadcast([base, exponent], node, "raise to a power")
         if exponent.expr.is_number and not exponent.expr.free_symbols:
-            magnitude = abs(float(exponent.expr)) if exponent.expr.is_finite else float("inf")
-            if not magnitude <= self.max_exponent:
+            size = exponent.expr
+            magnitude = float("nan") if size is sympy.nan else (  # x^NaN costs nothing
+                abs(float(size)) if size.is_finite else float("inf"))
+            if magnitude > self.max_exponent:
                 raise LimitError("max_exponent", self.max_exponent,
                                  f"The exponent at position {node.op_positions[0]}")
         return Term(self.settle(sympy.Pow, base.expr, exponent.expr), shape, node.pos)

@@ -20,7 +20,7 @@ import sympy
 from sympy.logic.boolalg import Boolean
 
 from app.engine.evaluator import Evaluator
-from app.engine.xla import KINDS, Program, fused_function
+from app.engine.xla import COMPILER_OPTIONS, KINDS, Program, fused_function
 from app.errors import InputError, LimitError
 from app.language import functions as F
 from app.language.catalog import OP_NAMES
@@ -156,7 +156,8 @@ def cost(program: Program) -> dict[str, Any]:
     spec = jax.ShapeDtypeStruct((program.layout.n,), jnp.float64)  # type: ignore[no-untyped-call]
     analyses = {}
     for kind in KINDS:
-        compiled = jax.jit(fused_function(program, (kind,))).lower(spec).compile()
+        compiled = jax.jit(fused_function(program, (kind,))).lower(spec).compile(
+            COMPILER_OPTIONS)
         analysis = compiled.cost_analysis()
         analyses[kind] = (analysis[0] if isinstance(analysis, list) else analysis) or {}
     report: dict[str, Any] = {k: float(a.get("flops", 0.0)) for k, a in analyses.items()}

@@ -6,10 +6,13 @@ flag turns it off: ``--xla_cpu_ftz=false`` only changes what LLVM may assume, an
 ``--xla_cpu_enable_fast_math`` is about other things). Every operation reads a subnormal
 input as 0 and writes a subnormal result as 0, sign kept. The first tier computes in NumPy,
 which keeps subnormals; it flushes each result with ``flush`` so that both tiers give the
-same numbers (``docs/numerics.md``).
+same numbers (``docs/numerics.md``). The catalog's jet rules use ``integer_power``, as the
+JAX rules they mirror use ``lax.integer_pow``.
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 
@@ -39,3 +42,8 @@ def integer_power(x: Arr, k: int) -> Arr:
     if result is None:
         return np.ones_like(x)
     return flush(1.0 / result) if k < 0 else result
+
+
+def flush_number(x: float) -> float:
+    """A constant as XLA on CPU reads it: a subnormal is 0, sign kept."""
+    return math.copysign(0.0, x) if 0 < abs(x) < _SMALLEST_NORMAL else x
