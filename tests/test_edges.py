@@ -104,6 +104,12 @@ def test_conditions_are_ieee_comparisons(run: Any, condition: str, x: float,
     assert value_of(out) == (1.0 if taken else 2.0)
 
 
+def test_a_division_is_one_division(run: Any) -> None:
+    """x * (1/y) flushes 1/1e308 to 0; x / y is 1."""
+    out = run(expression="x/y", at={"x": 1e308, "y": 1e308}, derivatives=["value"])
+    assert value_of(out) == 1.0
+
+
 # --- log(x, b) is log(x) / log(b) --------------------------------------------------------
 
 @pytest.mark.parametrize(("expression", "at", "value"), [
@@ -202,3 +208,22 @@ def test_exp_of_log_is_nan_through_the_worker_processes(api: httpx.Client) -> No
                                                    "at": {"x": -1.0, "y": 1.0}})
     assert response.status_code == 200, response.text
     assert response.json()["value"] is None
+
+
+@pytest.mark.parametrize("expression", ["exp(log(x))", "x/x + y", "sqrt(x)^2 * log(x, 2)",
+                                        "where(not (log(x) > 0), x*y, y/x)", "x^y + 0*log(x)"])
+def test_symbolic_formulas_parse_back_and_agree_where_defined(run: Any,
+                                                              expression: str) -> None:
+    """Where a number and its formula are both defined (finite), they agree; inside the
+    domain both always are. (At x = 0, d/dy x^y is 0 by JAX's convention, while SymPy's
+    formula x^y*log(x) is NaN there.)"""
+    points = {"x": [1.7, 0.3, -1.0, 0.0, 2.0], "y": [0.5, -2.0, 1.5, 2.0, 0.0]}
+    out = run(expression=expression, variables={"x": [], "y": []}, points=points,
+              derivatives=["value", "gradient", "symbolic"])
+    texts = [out["symbolic"]["value"], *out["symbolic"]["gradient"]]
+    again = run(expression=texts, variables={"x": [], "y": []}, points=points,
+                derivatives=["value"])["value"]
+    expected = np.column_stack([out["value"], out["gradient"]])
+    defined = np.isfinite(expected) & np.isfinite(again)
+    assert defined[:2].all()  # the first two points are inside every domain
+    np.testing.assert_allclose(again[defined], expected[defined], rtol=1e-12, atol=1e-12)

@@ -19,6 +19,7 @@ from app.engine.xla import KINDS, Layout, Program
 from app.language import functions as F
 from app.language.build import variable_symbol
 from app.language.catalog import COMPONENTS
+from app.language.packing import unevaluated
 from app.language.printing import Unprintable, to_latex, to_text
 from app.language.walk import integer_args, operands
 
@@ -143,8 +144,9 @@ def _tidy(expr: Any) -> Any:
         lambda e: isinstance(e, sympy.Derivative) and isinstance(e.expr, sympy.floor
                                                                   | sympy.ceiling),
         lambda e: sympy.Integer(0))
-    if sympy.count_ops(expr) > MAX_SIMPLIFY_OPERATIONS or depth(expr) > MAX_SIMPLIFY_DEPTH:
-        return expr
+    if (sympy.count_ops(expr) > MAX_SIMPLIFY_OPERATIONS or depth(expr) > MAX_SIMPLIFY_DEPTH
+            or expr.has(sympy.Piecewise)):  # SymPy rewrites conditions for real numbers,
+        return expr                            # not float64: not (a > b) becomes a <= b
     simpler = sympy.simplify(expr)
     try:
         to_text(simpler)
@@ -201,9 +203,11 @@ class _Expander:
             return expr
         if isinstance(expr, sympy.Piecewise):
             pairs = [(self(e), self(c)) for e, c in expr.args]
-            return _elementwise(lambda *a: sympy.Piecewise(*zip(a[::2], a[1::2], strict=True)),
+            return _elementwise(lambda *a: sympy.Piecewise(*zip(a[::2], a[1::2], strict=True),
+                                                           evaluate=False),
                                 [x for pair in pairs for x in pair])
-        return _elementwise(expr.func, [self(a) for a in expr.args])
+        kind = type(expr)  # made again as written: SymPy would simplify x/x to 1
+        return _elementwise(lambda *a: unevaluated(kind, a), [self(a) for a in expr.args])
 
     def _vector_op(self, expr: Any) -> Expanded:
         n = expr.length
