@@ -22,11 +22,11 @@ _SMALLEST_NORMAL = np.finfo(np.float64).tiny
 
 def flush(x: Arr) -> Arr:
     """``x`` with subnormal entries made zero, sign kept, as XLA on CPU computes."""
-    tiny = np.abs(x) < _SMALLEST_NORMAL
-    if not tiny.any():
+    small = np.abs(x) < _SMALLEST_NORMAL
+    if not small.any():
         return x
-    subnormal = tiny & (x != 0)
-    return np.where(subnormal, x * 0.0, x) if subnormal.any() else x
+    small &= x != 0
+    return np.where(small, x * 0.0, x) if small.any() else x
 
 
 def integer_power(x: Arr, k: int) -> Arr:

@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import sympy
+from sympy.logic.boolalg import Boolean
 
 from app.engine.xla import KINDS, Layout, Program
 from app.language import functions as F
@@ -206,8 +207,10 @@ class _Expander:
             return _elementwise(lambda *a: sympy.Piecewise(*zip(a[::2], a[1::2], strict=True),
                                                            evaluate=False),
                                 [x for pair in pairs for x in pair])
-        kind = type(expr)  # made again as written: SymPy would simplify x/x to 1
-        return _elementwise(lambda *a: unevaluated(kind, a), [self(a) for a in expr.args])
+        if isinstance(expr, Boolean):  # conditions as written: SymPy would rewrite
+            kind = type(expr)          # not (a > b) as a <= b, false where a is NaN
+            return _elementwise(lambda *a: unevaluated(kind, a), [self(a) for a in expr.args])
+        return _elementwise(expr.func, [self(a) for a in expr.args])
 
     def _vector_op(self, expr: Any) -> Expanded:
         n = expr.length
