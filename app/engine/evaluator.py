@@ -6,6 +6,7 @@ No source is generated and nothing is ``lambdify``-ed: the walk (``walk.Walker``
 each distinct node once, in an explicit post-order, and applies the table. Node types with
 structure the table cannot express (``Pow``'s integer exponents, ``Piecewise``, vector
 operations with their lengths) have handlers of their own.
+A product divides by each factor ``y**-1`` (``x/y`` stays a division, as written).
 ``Piecewise`` uses the "double where": each branch sees its inputs through
 ``where(taken, x, stop_gradient(x))``, so a branch that is not taken, and may be NaN or
 infinite there, contributes an exact zero to every derivative, Hessians included.
@@ -23,15 +24,18 @@ import jax
 jax.config.update("jax_enable_x64", True)  # type: ignore[no-untyped-call]
 
 import jax.numpy as jnp  # noqa: E402 - float64 must be on before any array exists
+import numpy as np  # noqa: E402
 import sympy  # noqa: E402
 from sympy.logic.boolalg import BooleanFalse, BooleanTrue  # noqa: E402
 
 from app.errors import InputError  # noqa: E402
 from app.language import catalog  # noqa: E402
 from app.language import functions as F  # noqa: E402
-from app.language.walk import Walker, integer_args  # noqa: E402
+from app.language.ieee import flush_number  # noqa: E402
+from app.language.walk import Walker, divides, integer_args  # noqa: E402
 
 Array = Any
+_SMALLEST_NORMAL = float(np.finfo(np.float64).tiny)
 
 
 def _sum(*args: Array) -> Array:
@@ -40,6 +44,14 @@ def _sum(*args: Array) -> Array:
 
 def _product(*args: Array) -> Array:
     return functools.reduce(operator.mul, args)
+
+
+def _quotient(args: list[Array], divisors: tuple[bool, ...]) -> Array:
+    """A product in the order written, dividing by the factors marked as divisors."""
+    result = 1.0 / args[0] if divisors[0] else args[0]
+    for value, divides_by in zip(args[1:], divisors[1:], strict=True):
+        result = result / value if divides_by else result * value
+    return result
 
 
 #: The operators: arithmetic, comparisons and logic (functions come from the catalog).
@@ -94,12 +106,14 @@ class Evaluator(Walker[Array]):
         if isinstance(node, BooleanTrue | BooleanFalse):
             return jnp.asarray(bool(node))
         if node.is_Number or isinstance(node, sympy.NumberSymbol):
-            return jnp.asarray(float(node), dtype=jnp.float64)
+            return jnp.asarray(flush_number(float(node)), dtype=jnp.float64)
         if isinstance(node, sympy.Piecewise):
             return self._piecewise(node)
         return None
 
     def apply(self, node: sympy.Basic, args: list[Array]) -> Array:
+        if isinstance(node, sympy.Mul):
+            return _quotient(args, divides(node))
         if isinstance(node, sympy.Pow):
             exponent = node.exp
             if exponent.is_Integer:
@@ -148,6 +162,17 @@ class _Gate:
         if self.elementwise:
             x = jnp.broadcast_to(x, jnp.broadcast_shapes(jnp.shape(x), jnp.shape(self.gate)))
         return jnp.where(self.gate, x, jax.lax.stop_gradient(x))
+
+
+@jax.custom_jvp
+def flushed(x: Array) -> Array:
+    """``x`` with subnormals made 0 (sign kept), with derivative 1. XLA flushes them in
+    every arithmetic operation, but its compositions (atan2, abs, select) see a subnormal
+    input as it is: flushed at the start, every operation agrees with the first tier."""
+    return jnp.where(jnp.abs(x) < _SMALLEST_NORMAL, x * 0.0, x)
+
+
+flushed.defjvps(lambda tangent, answer, x: tangent)
 
 
 def evaluate_constant(expr: sympy.Basic) -> float:

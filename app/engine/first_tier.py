@@ -4,6 +4,13 @@ XLA needs 50 ms to seconds to compile a new expression; the jets answer small pr
 milliseconds without compiling. ``interpretable`` says when a request is small enough;
 the engine answers with ``interpret`` (``app.engine.tiers.JetTier``) and compiles in the
 background for the next one.
+
+Both tiers must give the same numbers, and at a pole, a kink or an overflow the NaN and
+infinities of a derivative depend on how each operation's rule is composed (JAX takes the
+Hessian as forward mode over reverse mode; the jets carry dense forward derivatives). So
+the jets answer only when every number they computed is finite: otherwise ``interpret``
+raises ``NotFinite`` and the request is answered by XLA, whose conventions are the
+service's.
 """
 
 from __future__ import annotations
@@ -19,13 +26,24 @@ from app.engine.jets import (
 )
 from app.engine.xla import KINDS, Program
 from app.language.build import variable_symbol
+from app.language.ieee import flush
 
 MAX_CHARS = 4_000
 MAX_COORDINATES = 128
 #: Bound on points x outputs x n (x n with the Hessian) x nodes: the jets' work and memory.
 MAX_JET_ENTRIES = 30_000_000
 
-__all__ = ["MAX_CHARS", "NotInterpretable", "interpret", "interpretable", "program_interpretable"]
+__all__ = ["MAX_CHARS", "NotFinite", "NotInterpretable", "interpret", "interpretable",
+           "program_interpretable"]
+
+
+class NotFinite(NotInterpretable):
+    """A result of the jets is NaN or infinite: XLA's conventions decide that answer. The
+    jets' results stand only if XLA cannot compile the expression."""
+
+    def __init__(self, kind: str, results: dict[str, np.ndarray]) -> None:
+        super().__init__(f"the {kind} has NaN or infinite entries")
+        self.results = results
 
 
 def interpretable(chars: int, n: int, size: int, count: int, kinds: tuple[str, ...]) -> bool:
@@ -41,7 +59,7 @@ def interpret(program: Program, kinds: tuple[str, ...], points: np.ndarray,
               batched: bool) -> dict[str, np.ndarray]:
     """Value, gradient, Hessian at a point (n,) or points (N, n), shaped as ``evaluate``'s."""
     layout = program.layout
-    z = points if batched else points[None, :]
+    z = flush(points if batched else points[None, :])
     batch, n = z.shape[0], layout.n
     order = 2 if "hessian" in kinds else 1
     with np.errstate(all="ignore"):
@@ -56,4 +74,8 @@ def interpret(program: Program, kinds: tuple[str, ...], points: np.ndarray,
         result = {k: v[:, 0] for k, v in result.items()}
     if not batched:
         result = {k: v[0] for k, v in result.items()}
-    return {k: np.array(v, dtype=np.float64) for k, v in result.items()}
+    result = {k: np.array(v, dtype=np.float64) for k, v in result.items()}
+    for kind, values in result.items():
+        if not np.isfinite(values).all():
+            raise NotFinite(kind, result)
+    return result

@@ -7,9 +7,12 @@ the requests that follow. Each node carries a jet: its value ``v`` (B, k), gradi
 = 1``, ties of ``max`` split 0.5/0.5, ``relu'(0) = 0``), and a conditional selects the
 taken branch's whole jet, so an untaken branch can never leak NaN into a derivative.
 The rules of functions come from the catalog (``app.language.catalog``), written against
-the jet arithmetic of ``Rules``; the operators' rules are here. A node without a rule
-raises ``NotInterpretable``; ``program_interpretable`` screens a program for them first, and
-``app.engine.tiers.JetTier`` falls back to XLA if one slips by.
+the jet arithmetic of ``Rules``; the operators' rules are here, as JAX computes them: a
+product divides by each factor ``y**-1``, an integer power multiplies by repeated squaring.
+XLA on CPU runs with subnormals flushed to zero (FTZ and DAZ, which no flag of XLA turns
+off), so every jet is flushed the same way (``flush``): both tiers give the same numbers.
+A node without a rule raises ``NotInterpretable``; ``program_interpretable`` screens a
+program for them first, and ``app.engine.tiers.JetTier`` falls back to XLA if one slips by.
 """
 
 from __future__ import annotations
@@ -25,7 +28,8 @@ from sympy.functions.elementary.piecewise import ExprCondPair
 from sympy.logic.boolalg import BooleanFalse, BooleanTrue
 
 from app.language.catalog import JET_RULES
-from app.language.walk import VECTOR_OPERANDS, Walker, integer_args
+from app.language.ieee import flush, integer_power
+from app.language.walk import VECTOR_OPERANDS, Walker, divides, integer_args
 
 Arr = np.ndarray
 
@@ -72,14 +76,26 @@ class Rules:
         """A jet as a vector of ``length`` (a folded scalar is repeated)."""
         return self.broadcast(a, length, self.n)
 
-    def chain(self, a: Jet, f0: Arr, f1: Arr, f2: Arr | Callable[[], Arr]) -> Jet:
-        """f(a) from f, f' and f'' at a."""
+    def chain(self, a: Jet, f0: Arr, f1: Arr, f2: Arr | Callable[[], Arr | None] | None) -> Jet:
+        """f(a) from f, f' and f'' at a (None: f'' is exactly 0, as where JAX's rule for f'
+        does not depend on a, such as a select)."""
         g = _scale(f1, a.g, 1)
         h = None
         if self.order >= 2 and a.g is not None:
             second = f2() if callable(f2) else f2
-            h = _add(_scale(f1, a.h, 2), _scale(second, _outer(a.g, a.g), 2))
+            h = _scale(f1, a.h, 2)
+            if second is not None:
+                h = _add(h, _scale(second, _outer(a.g, a.g), 2))
         return Jet(f0, g, h)
+
+    def combine(self, value: Arr, weighted: list[tuple[Arr, Jet]]) -> Jet:
+        """A jet of ``value`` whose derivatives are the weighted sums of the jets' (max and
+        min, as JAX weighs them: 1, 0, or 1/2 at a tie)."""
+        g = h = None
+        for weight, jet in weighted:
+            g = _add(g, _scale(weight, jet.g, 1))
+            h = _add(h, _scale(weight, jet.h, 2))
+        return Jet(value, g, h if self.order >= 2 else None)
 
     def binary(self, a: Jet, b: Jet, f: Arr, fa: Arr, fb: Arr,
                second: Callable[[], tuple[Arr, Arr, Arr]]) -> Jet:
@@ -118,9 +134,20 @@ class Rules:
             mask[..., None, None], _zero_if_none(a.h, a.v, 2), _zero_if_none(b.h, b.v, 2))
         return Jet(v, g, h)
 
+    def divide(self, a: Jet, b: Jet) -> Jet:
+        """a / b, with JAX's partial derivatives: 1/b, and -a * b**-2."""
+        def second() -> tuple[Arr, Arr, Arr]:
+            return (np.zeros_like(a.v), -integer_power(b.v, -2),
+                    -a.v * (-2.0 * integer_power(b.v, -3)))
+        return self.binary(a, b, a.v / b.v, 1.0 / b.v, -a.v * integer_power(b.v, -2), second)
+
     def power(self, a: Jet, k: int) -> Jet:
-        return self.chain(a, a.v**k, k * a.v ** (k - 1),
-                          lambda: k * (k - 1) * a.v ** (k - 2) if k != 1 else 0 * a.v)
+        """a**k for an integer k, as ``lax.integer_pow`` and its derivatives."""
+        if k == 0:
+            return Jet(np.ones_like(a.v))
+        second = (lambda: np.zeros_like(a.v)) if k == 1 else (
+            lambda: k * ((k - 1) * integer_power(a.v, k - 2)))
+        return self.chain(a, integer_power(a.v, k), k * integer_power(a.v, k - 1), second)
 
     def broadcast(self, a: Jet, length: int, n: int) -> Jet:
         """A jet as a vector of ``length`` (a folded scalar is repeated)."""
@@ -137,6 +164,15 @@ class Rules:
     def take(self, a: Jet, index: Any) -> Jet:
         return Jet(a.v[:, index], None if a.g is None else a.g[:, index],
                    None if a.h is None else a.h[:, index])
+
+
+def _flush_jet(jet: Jet) -> Jet:
+    """Values and gradients flushed at every node; Hessians only in the answer (``outputs``):
+    a Hessian entry feeds nothing but other Hessian entries, scaled by derivatives, so an
+    unflushed subnormal there moves an answer by less than 4 (1.8e308 * 2.2e-308), and only
+    where a derivative exceeds 1e296. Flushing each node's n-by-n entries would cost a
+    third of the time of the 100-variable Rosenbrock's Hessian."""
+    return Jet(flush(jet.v), None if jet.g is None else flush(jet.g), jet.h)
 
 
 def _zero_if_none(x: Arr | None, like: Arr, axes: int = 1) -> Arr:
@@ -168,6 +204,9 @@ class JetEvaluator(Walker[Any]):
         self.n = n
         self.rules = Rules(order, n)
 
+    def finish(self, node: sympy.Basic, value: Any) -> Any:
+        return _flush_jet(value) if isinstance(value, Jet) else value
+
     def leaf(self, node: sympy.Basic) -> Any:
         if isinstance(node, sympy.Symbol):
             if node not in self.env:
@@ -187,7 +226,10 @@ class JetEvaluator(Walker[Any]):
         if kind is sympy.Add:
             return _fold(rules.add, args)
         if kind is sympy.Mul:
-            return _fold(rules.mul, args)
+            result = rules.divide(_constant(1.0), args[0]) if divides(node)[0] else args[0]
+            for factor, divisor in zip(args[1:], divides(node)[1:], strict=True):
+                result = rules.divide(result, factor) if divisor else rules.mul(result, factor)
+            return result
         if kind is sympy.Pow:
             return self._pow(node, args)
         if kind in COMPARISONS:
@@ -201,19 +243,27 @@ class JetEvaluator(Walker[Any]):
         raise NotInterpretable(kind.__name__)
 
     def _pow(self, node: sympy.Basic, args: list[Jet]) -> Jet:
+        """Powers as JAX differentiates them: ``integer_pow``, ``sqrt`` and ``pow``."""
         if node.exp.is_Integer:
             return self.rules.power(args[0], int(node.exp))
         a, b = args
+        if node.exp == sympy.S.Half:
+            root = np.sqrt(a.v)
+            slope = 0.5 / root
+            return self.rules.chain(a, root, slope,
+                                    lambda: -slope * 0.5 * integer_power(root, -2))
         if b.g is None:  # constant exponent
             p = b.v
             return self.rules.chain(a, a.v**p, p * a.v ** (p - 1),
-                                    lambda: p * (p - 1) * a.v ** (p - 2))
+                                    lambda: p * ((p - 1) * a.v ** (p - 2)))
         f = a.v**b.v
         log_a = np.log(np.where(a.v == 0, 1.0, a.v))  # JAX: d/db 0^b = 0, not 0 * log 0
-        return self.rules.binary(
-            a, b, f, b.v * a.v ** (b.v - 1), f * log_a,
-            lambda: (b.v * (b.v - 1) * a.v ** (b.v - 2), a.v ** (b.v - 1) * (1 + b.v * log_a),
-                     f * log_a**2))
+        lowered = a.v ** (b.v - 1)
+
+        def second() -> tuple[Arr, Arr, Arr]:
+            return (b.v * ((b.v - 1) * a.v ** (b.v - 2)), lowered + b.v * (log_a * lowered),
+                    log_a * (log_a * f))
+        return self.rules.binary(a, b, f, b.v * lowered, log_a * f, second)
 
     def _piecewise(self, node: sympy.Piecewise) -> Jet:
         taken: list[Arr] = []
@@ -259,7 +309,7 @@ def outputs(jet: Jet, batch: int, size: int, n: int, kinds: tuple[str, ...]) -> 
         g = np.zeros((1, 1, n)) if jet.g is None else jet.g
         out["gradient"] = np.broadcast_to(g, (batch, size, n))
     if "hessian" in kinds:
-        h = np.zeros((1, 1, n, n)) if jet.h is None else jet.h
+        h = np.zeros((1, 1, n, n)) if jet.h is None else flush(jet.h)
         out["hessian"] = np.broadcast_to(h, (batch, size, n, n))
     return out
 

@@ -17,8 +17,9 @@ import numpy as np
 from starlette.concurrency import run_in_threadpool
 
 from app.engine.compilation import CompileSpec
-from app.engine.first_tier import NotInterpretable, interpret
+from app.engine.first_tier import NotFinite, NotInterpretable, interpret
 from app.engine.xla import Program, Signature, evaluate
+from app.errors import NablaError
 
 #: Evaluations whose points x (1 + n)^2 x outputs is at most this run on the event loop
 #: (~50 us): a thread hop would cost more.
@@ -73,10 +74,16 @@ class JetTier:
 
     async def evaluate(self, points: np.ndarray, vectors: Sequence[np.ndarray],
                        batch: int | None) -> Results:
-        """The jets' outputs (in a thread); XLA's if a node turns out to have no jet rule."""
+        """The jets' outputs (in a thread); XLA's if a node turns out to have no jet rule, or
+        if a result is not finite (where XLA's conventions decide)."""
         try:
             results = await run_in_threadpool(interpret, self.program, self.spec.kinds,
                                               points, batch is not None)
+        except NotFinite as unsettled:
+            try:
+                return await (await self.compiled(self.spec)).evaluate(points, vectors, batch)
+            except NablaError:  # XLA cannot compile it now: the jets' answer stands
+                return unsettled.results
         except NotInterpretable:  # the engine screens programs first: this is a safety net
             return await (await self.compiled(self.spec)).evaluate(points, vectors, batch)
         self.compile_later(self.spec)

@@ -19,8 +19,10 @@ import jax.numpy as jnp
 import numpy as np
 import sympy
 
-from app.engine.evaluator import Evaluator
+from app.engine.evaluator import Evaluator, flushed
 from app.language.build import variable_symbol
+from app.language.ieee import flush
+from app.language.packing import Packed, pack, unpack
 from app.language.terms import Shape as Shape  # re-exported: layouts are made of shapes
 
 #: The derivatives of f itself; the first tier computes these and only these.
@@ -29,6 +31,11 @@ KINDS = ("value", "gradient", "hessian")
 #: jvp = J·tangent (tangent: n numbers), vjp = cotangentᵀ·J (cotangent: m numbers).
 PRODUCTS = ("jvp", "vjp")
 COMPILED_KINDS = KINDS + PRODUCTS
+#: XLA's algebraic simplifier rewrites without regard to float64: log(exp(a)) -> a,
+#: exp(a) * exp(b) -> exp(a + b), log(a**b) -> b * log(abs(a)), sqrt(a*a) -> abs(a), which
+#: change values where a term overflows and domains where one is NaN. Without it, compiles
+#: take about as long and programs run about as fast (docs/numerics.md has the figures).
+COMPILER_OPTIONS: dict[str, Any] = {"xla_disable_hlo_passes": "algsimp"}
 
 
 @dataclass(frozen=True)
@@ -60,7 +67,8 @@ class Layout:
         return tuple(out)
 
     def unflatten(self, z: Any) -> dict[sympy.Symbol, Any]:
-        """Variables from the flat coordinate vector ``z``."""
+        """Variables from the flat coordinate vector ``z``, subnormals flushed."""
+        z = flushed(z)
         env: dict[sympy.Symbol, Any] = {}
         offset = 0
         for name, shape, size in zip(self.names, self.shapes, self.sizes, strict=True):
@@ -98,6 +106,11 @@ class Program(Signature):
 
     exprs: tuple[Any, ...]
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Pickle would rebuild each SymPy node evaluated (x/x as 1): the trees travel packed.
+        packed = tuple(pack(e) for e in self.exprs)
+        return (_unpacked_program, (self.layout, self.out_shape, self.stacked, packed))
+
     def function(self) -> Callable[[Any], Any]:
         """f: flat coordinates (n,) -> output of ``out_shape``, in float64."""
 
@@ -110,6 +123,11 @@ class Program(Signature):
             return out.astype(jnp.float64)
 
         return f
+
+
+def _unpacked_program(layout: Layout, out_shape: Shape, stacked: bool,
+                      packed: tuple[Packed, ...]) -> Program:
+    return Program(layout, out_shape, stacked, tuple(unpack(p) for p in packed))
 
 
 def output_sizes(n: int, out: Shape, kinds: Sequence[str]) -> dict[str, Shape]:
@@ -154,9 +172,9 @@ def compile_executable(program: Program, kinds: tuple[str, ...], batch: int | No
     n = program.layout.n
     vectors = [_spec(s) for s in product_inputs(program, kinds)]
     if batch is None:
-        return jax.jit(fused).lower(_spec((n,)), *vectors).compile()
+        return jax.jit(fused).lower(_spec((n,)), *vectors).compile(COMPILER_OPTIONS)
     batched = jax.vmap(fused, in_axes=(0, *(None for _ in vectors)))
-    return jax.jit(batched).lower(_spec((batch, n)), *vectors).compile()
+    return jax.jit(batched).lower(_spec((batch, n)), *vectors).compile(COMPILER_OPTIONS)
 
 
 def _spec(shape: Shape) -> Any:
@@ -174,14 +192,18 @@ def bucket(count: int) -> int:
 def evaluate(executable: Any, points: np.ndarray, batch: int | None,
              vectors: Sequence[np.ndarray] = ()) -> dict[str, np.ndarray]:
     """Run a compiled executable at one point (n,) or a batch (N, n), padded to ``batch``;
-    ``vectors`` are the tangent and cotangent of ``jvp`` and ``vjp``, if asked for."""
+    ``vectors`` are the tangent and cotangent of ``jvp`` and ``vjp``, if asked for.
+
+    XLA on CPU flushes subnormals to zero in every operation, but an output that is an
+    input passed through unchanged keeps it: outputs are flushed too, so no answer holds
+    a subnormal, and both tiers agree."""
     # NumPy arrays go to the executable as they are: jnp.asarray would cost a dispatch.
     extra = [np.asarray(v, dtype=np.float64) for v in vectors]
     if batch is None:
-        return {k: np.asarray(v) for k, v in executable(points, *extra).items()}
+        return {k: flush(np.asarray(v)) for k, v in executable(points, *extra).items()}
     count = points.shape[0]
     if batch != count:
         filler = np.broadcast_to(points[:1], (batch - count, points.shape[1]))
         points = np.concatenate([points, filler])
     results = executable(np.ascontiguousarray(points), *extra)
-    return {k: np.asarray(v)[:count] for k, v in results.items()}
+    return {k: flush(np.asarray(v)[:count]) for k, v in results.items()}

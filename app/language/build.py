@@ -2,26 +2,38 @@
 
 One method per syntax kind builds its node; calls are built as the catalog
 (``app.language.catalog``) says, and every node is made through ``settle``
-(``app.language.terms``), which keeps constant results exact only when they are small, real
-and finite. The constant evaluator is injected (``Builder.constant``): the engine passes
-its JAX table's, so the language imports nothing from above it.
+(``app.language.terms``): unevaluated, as written, over variables (SymPy's simplifications
+change values and domains), and exact at constants only when small, real, finite and normal.
+Nodes are built deepest first, without recursion, so a tree as deep as the parser allows
+cannot exhaust Python's stack. The constant evaluator is injected (``Builder.constant``):
+the engine passes its JAX table's, so the language imports nothing from above it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import sympy
 from sympy.logic.boolalg import Boolean
 
-from app.errors import ExpressionError, LimitError, ShapeError
+from app.errors import ExpressionError, LimitError, NablaError, ShapeError
 from app.language import functions as F
 from app.language.calls import Call
 from app.language.catalog import CONSTANTS, FUNCTION_NAMES, lookup
 from app.language.syntax import Syntax
-from app.language.terms import ConstantEvaluator, Shape, Term, broadcast, logic_node, settle
+from app.language.terms import (
+    ConstantEvaluator,
+    Shape,
+    Term,
+    broadcast,
+    is_constant,
+    logic_node,
+    quotient,
+    relation,
+    settle,
+)
 
 
 def variable_symbol(name: str) -> sympy.Symbol:
@@ -49,11 +61,29 @@ class Builder:
     max_exponent: float
     max_literal: float
     constant: ConstantEvaluator  # a constant tree in float64, as compiled code computes it
+    #: Each syntax node built so far (by id), or the error its building raised.
+    built: dict[int, Term | NablaError] = field(default_factory=dict, repr=False)
 
     def build(self, node: Syntax) -> Term:
-        """Build ``node`` and its subtree."""
+        """Build ``node`` and its subtree: every node after the nodes under it, each once.
+
+        A node's error is kept and raised when its parent asks for it, so errors come in
+        the order a recursive builder would raise them."""
+        if id(node) not in self.built:
+            for each in _deepest_first(node):
+                if id(each) not in self.built:
+                    self.built[id(each)] = self._make(each)
+        term = self.built[id(node)]
+        if isinstance(term, NablaError):
+            raise term
+        return term
+
+    def _make(self, node: Syntax) -> Term | NablaError:
         method: Callable[[Syntax], Term] = getattr(self, f"_{node.kind}")
-        return method(node)
+        try:
+            return method(node)
+        except NablaError as error:
+            return error
 
     def value(self, node: Syntax) -> Term:
         """Build a node that must be a number or vector, not a condition."""
@@ -121,23 +151,33 @@ class Builder:
             t.expr if op == "+" else self.settle(sympy.Mul, -1, t.expr)
             for op, t in zip(node.ops, terms[1:], strict=True)
         ]
-        return Term(self.settle(sympy.Add, *parts), shape, node.pos)
+        return Term(self._left_to_right(sympy.Add, parts), shape, node.pos)
 
     def _term(self, node: Syntax) -> Term:
         factors = [self.value(_arg(node, i)) for i in range(len(node.args))]
         shape = broadcast(factors, node, "multiply or divide")
-        parts = [factors[0].expr] + [
-            f.expr if op == "*" else self.settle(sympy.Pow, f.expr, -1)
+        parts = [factors[0].expr] + [  # a division stays one: 1/y may overflow where x/y not
+            f.expr if op == "*" else sympy.Pow(f.expr, -1, evaluate=False)
             for op, f in zip(node.ops, factors[1:], strict=True)
         ]
-        return Term(self.settle(sympy.Mul, *parts), shape, node.pos)
+        return Term(self._left_to_right(sympy.Mul, parts), shape, node.pos)
+
+    def _left_to_right(self, func: Any, parts: list[Any]) -> Any:
+        """``func`` of ``parts`` in the order written: the leading constants settled one
+        pair at a time, then one node, unevaluated, with the rest."""
+        expr, rest = parts[0], parts[1:]
+        while rest and is_constant(expr) and is_constant(rest[0]):
+            expr, rest = self.settle(func, expr, rest[0]), rest[1:]
+        return self.settle(func, expr, *rest) if rest else expr
 
     def _power(self, node: Syntax) -> Term:
         base, exponent = (self.value(_arg(node, i)) for i in range(2))
         shape = broadcast([base, exponent], node, "raise to a power")
         if exponent.expr.is_number and not exponent.expr.free_symbols:
-            magnitude = abs(float(exponent.expr)) if exponent.expr.is_finite else float("inf")
-            if not magnitude <= self.max_exponent:
+            size = exponent.expr
+            magnitude = float("nan") if size is sympy.nan else (  # x^NaN costs nothing
+                abs(float(size)) if size.is_finite else float("inf"))
+            if magnitude > self.max_exponent:
                 raise LimitError("max_exponent", self.max_exponent,
                                  f"The exponent at position {node.op_positions[0]}")
         return Term(self.settle(sympy.Pow, base.expr, exponent.expr), shape, node.pos)
@@ -147,7 +187,7 @@ class Builder:
         shape = broadcast(terms, node, "compare")
         relations = {"<": sympy.Lt, "<=": sympy.Le, ">": sympy.Gt, ">=": sympy.Ge,
                      "==": sympy.Eq, "!=": sympy.Ne}
-        links = [relations[op](a.expr, b.expr)
+        links = [relation(relations[op], a.expr, b.expr)
                  for op, a, b in zip(node.ops, terms, terms[1:], strict=False)]
         return Term(logic_node(sympy.And, links), shape, node.pos, is_condition=True)
 
@@ -221,6 +261,22 @@ class Builder:
     def settle(self, func: Any, *args: Any, numeric: bool = False) -> Any:
         """``func(*args)``, a constant result settled as ``terms.settle`` says."""
         return settle(self.constant, func, *args, numeric=numeric)
+
+    def divide(self, a: Any, b: Any) -> Any:
+        """``a / b``, a division as ``terms.quotient`` makes it."""
+        return quotient(self.constant, a, b)
+
+
+def _deepest_first(root: Syntax) -> list[Syntax]:
+    """The nodes under ``root`` (and it), each after every node under it."""
+    order: list[Syntax] = []
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        order.append(node)
+        stack.extend(a for a in node.args if a is not None)
+    order.reverse()
+    return order
 
 
 def _arg(node: Syntax, i: int) -> Syntax:

@@ -29,6 +29,8 @@ class Builds(Protocol):
 
     def settle(self, func: Any, *args: Any, numeric: bool = False) -> Any: ...
 
+    def divide(self, a: Any, b: Any) -> Any: ...
+
 
 @dataclass(frozen=True)
 class Call:
@@ -55,6 +57,10 @@ class Call:
     def settle(self, func: Any, *args: Any) -> Any:
         """``func(*args)``, settled as the function's catalog entry says."""
         return self.builder.settle(func, *args, numeric=self.numeric)
+
+    def divide(self, a: Any, b: Any) -> Any:
+        """``a / b``, one division (``app.language.terms.quotient``)."""
+        return self.builder.divide(a, b)
 
     def term(self, expr: Any, shape: Shape) -> Term:
         """The term of this call."""
@@ -138,12 +144,13 @@ def dot(op: Any) -> Build:
     return build
 
 
-def reduction(op: Any, of_scalar: Callable[[Any], Any]) -> Build:
-    """sum(v) and the like: ``op`` of a vector, ``of_scalar`` of a scalar."""
+def reduction(op: Any, of_scalar: Any = None) -> Build:
+    """sum(v) and the like: ``op`` of a vector; of a scalar, the scalar itself or the SymPy
+    function ``of_scalar`` of it (norm: abs)."""
     def build(call: Call) -> Term:
         (v,) = call.values()
         if v.shape == ():
-            return call.term(of_scalar(v.expr), ())
+            return call.term(v.expr if of_scalar is None else call.settle(of_scalar, v.expr), ())
         return call.term(call.settle(op, v.expr, v.shape[0]), ())
     return build
 
@@ -158,7 +165,7 @@ def where(call: Call) -> Term:
     cond = call.builder.condition(args[0])
     a, b = call.builder.value(args[1]), call.builder.value(args[2])
     shape = broadcast([cond, a, b], node, "choose between")
-    return call.term(sympy.Piecewise((a.expr, cond.expr), (b.expr, True)), shape)
+    return call.term(conditional((a.expr, cond.expr), (b.expr, sympy.true)), shape)
 
 
 def piecewise(call: Call) -> Term:
@@ -180,4 +187,10 @@ def piecewise(call: Call) -> Term:
         pieces.append((value.expr, cond.expr))
         terms += [value, cond]
     shape = broadcast(terms, node, "choose between")
-    return call.term(sympy.Piecewise(*pieces), shape)
+    return call.term(conditional(*pieces), shape)
+
+
+def conditional(*pieces: tuple[Any, Any]) -> Any:
+    """A Piecewise of (value, condition) pairs, unevaluated: SymPy would rewrite conditions
+    and merge pieces by its own rules; the tiers take the first piece whose condition holds."""
+    return sympy.Piecewise(*pieces, evaluate=False)

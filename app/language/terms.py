@@ -1,31 +1,41 @@
 """What building an expression shares: a built subexpression (``Term``), shapes, and ``settle``.
 
-SymPy evaluates eagerly, and some of its exact evaluations never end (``9**9**9**9``,
-``gamma(10**300)``) or leave the reals (``log(-1)`` is ``I*pi``). So every node is made by
-``settle``, which keeps a constant result exact only when it is small, real and finite;
-otherwise the result is computed in float64 by the evaluator the caller injects (the same
-JAX table that compiles expressions), which also makes ``1/0`` and ``log(-1)`` mean what
-they mean in JAX. This module is imported by the builder of operators (``build``) and by
-the builders of calls (``calls``), and imports neither.
+SymPy evaluates eagerly, and that is wrong for us in two ways. Some exact evaluations never
+end (``9**9**9**9``, ``gamma(10**300)``) or leave the reals (``log(-1)`` is ``I*pi``); and
+its automatic simplifications change values and domains: ``exp(log(x))`` becomes ``x``,
+``x/x`` becomes ``1``, ``0*log(x)`` becomes ``0``, ``not (a > b)`` becomes ``a <= b``, all
+of which differ from IEEE float64 where ``log(x)`` or ``a`` is NaN. So every node is made by
+``settle``: a node with a variable under it is made unevaluated, exactly as written; a
+constant result is kept exact only when it is small, real, finite and a normal float64;
+otherwise it is computed in float64 by the evaluator the caller injects (the same JAX table
+that compiles expressions), which also makes ``1/0`` and ``log(-1)`` mean what they mean in
+JAX. This module is imported by the builder of operators (``build``) and by the builders
+of calls (``calls``), and imports neither.
 """
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import mpmath
 import sympy
-from sympy.logic.boolalg import Boolean
+from sympy.logic.boolalg import Boolean, BooleanAtom
 
 from app.errors import ShapeError
+from app.language.packing import unevaluated
 from app.language.syntax import Syntax
 
 Shape = tuple[int, ...]
 #: A constant SymPy tree -> its value in float64, as compiled code would compute it.
 ConstantEvaluator = Callable[[sympy.Basic], float]
 _MAX_EXACT_BITS = 1024
+#: The range of normal float64 numbers: an exact constant outside it is computed in float64
+#: (overflow to inf, underflow to 0 as the compiled code flushes subnormals).
+_LARGEST = sympy.Rational(int(sys.float_info.max))
+_SMALLEST_NORMAL = sympy.Rational(1, 2**1022)
 #: Above this many arguments, Min, Max, And and Or are built unevaluated.
 SMALL_NARY = 8
 
@@ -52,33 +62,72 @@ def broadcast(terms: Sequence[Term], node: Syntax, verb: str) -> Shape:
 
 
 def logic_node(op: Any, args: list[Any]) -> Any:
-    """And/Or/Not; long chains unevaluated, since SymPy's simplification of them is costly."""
-    return op(*args, evaluate=False) if len(args) > SMALL_NARY else op(*args)
+    """And/Or/Not, unevaluated unless every operand is True or False: SymPy would rewrite
+    ``not (a > b)`` as ``a <= b`` and ``(a > b) or (a <= b)`` as True, both wrong where
+    ``a`` is NaN."""
+    if all(isinstance(a, BooleanAtom) for a in args):
+        return op(*args)
+    if len(args) == 1 and op is not sympy.Not:
+        return args[0]
+    return unevaluated(op, args)
+
+
+def relation(op: Any, a: Any, b: Any) -> Any:
+    """A comparison, unevaluated unless both sides are finite real constants (SymPy would
+    call ``x == x`` True, and refuses to compare NaN)."""
+    if _finite_real(a) and _finite_real(b):
+        return op(a, b)
+    return op(a, b, evaluate=False)
+
+
+def _finite_real(expr: Any) -> bool:
+    return is_constant(expr) and expr.is_extended_real is True and expr.is_finite is True
 
 
 def settle(evaluate: ConstantEvaluator, func: Any, *args: Any, numeric: bool = False) -> Any:
-    """``func(*args)``, with constant results kept exact only if small, real and finite.
+    """``func(*args)``: unevaluated, as written, when an argument has a variable; at constant
+    arguments kept exact only if small, real, finite and normal, else in float64.
 
     ``numeric`` says that ``func`` at constant arguments is computed in float64 at once,
     because its exact SymPy evaluation is costly or unlike JAX (the catalog's flag).
     """
     args = tuple(sympy.Integer(a) if isinstance(a, int) else a for a in args)
-    if numeric and all(is_constant(a) for a in args):
+    if not all(is_constant(a) for a in args):
+        return func(*args, evaluate=False)
+    if numeric:
         return _in_float64(evaluate, func, args)
     result = func(*args)
     if isinstance(result, Boolean) or not is_constant(result):
         return result
-    if not all(is_constant(a) for a in args):
-        return result  # such as nan + x, which is nan whatever x is
-    if result.is_Rational:
-        if max(abs(result.p), result.q).bit_length() > _MAX_EXACT_BITS:
-            return sympy.Float(mpmath.mpf(result.p) / result.q)  # no decimal string
-        return result
-    if result.is_Float and result.is_finite:
-        return result
+    if result.is_Rational or (result.is_Float and result.is_finite):
+        return _exact(result) if _normal(result) else _in_float64(evaluate, func, args)
     if result.is_extended_real is True and result.is_finite is True:
         return result
     return _in_float64(evaluate, func, args)
+
+
+def quotient(evaluate: ConstantEvaluator, a: Any, b: Any) -> Any:
+    """``a / b`` as one division, never a product with a reciprocal: ``1/b`` overflows or
+    flushes to 0 where ``a/b`` may not (``x/x`` at 1e308 is 1). The evaluators divide by
+    each factor ``b**-1`` of a product (``app.language.walk.divides``)."""
+    reciprocal = sympy.Pow(b, -1, evaluate=False)
+    if not (is_constant(a) and is_constant(b)):
+        return sympy.Mul(a, reciprocal, evaluate=False)
+    return settle(evaluate, sympy.Mul, a, reciprocal)
+
+
+def _normal(number: Any) -> bool:
+    """Whether an exact number is 0 or a normal float64 (not past the largest, not below
+    the smallest normal, where float64 overflows or the compiled code flushes to 0)."""
+    size = abs(number)
+    return bool(size == 0 or _SMALLEST_NORMAL <= size <= _LARGEST)
+
+
+def _exact(number: Any) -> Any:
+    """A rational with huge terms as a Float (no decimal string), else the number itself."""
+    if number.is_Rational and max(abs(number.p), number.q).bit_length() > _MAX_EXACT_BITS:
+        return sympy.Float(mpmath.mpf(number.p) / number.q)
+    return number
 
 
 def _in_float64(evaluate: ConstantEvaluator, func: Any, args: Sequence[Any]) -> Any:

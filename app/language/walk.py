@@ -21,13 +21,22 @@ VECTOR_OPERANDS: dict[type, int] = {op: op.operands for op in F.VECTOR_OPS}
 
 
 def operands(node: sympy.Basic) -> tuple[sympy.Basic, ...]:
-    """The arguments of ``node`` that are evaluated (an integer exponent is not)."""
+    """The arguments of ``node`` that are evaluated (an integer exponent is not; a product
+    divides by ``y`` where it has a factor ``y**-1``)."""
     if isinstance(node, sympy.Pow) and node.exp.is_Integer:
         return (node.base,)
+    if isinstance(node, sympy.Mul):
+        return tuple(a.base if d else a for a, d in zip(node.args, divides(node), strict=True))
     count = VECTOR_OPERANDS.get(type(node))
     if count is not None:
         return tuple(node.args[:count])
     return tuple(node.args)
+
+
+def divides(node: sympy.Mul) -> tuple[bool, ...]:
+    """Which factors of a product divide: ``x/y`` is ``Mul(x, Pow(y, -1))``, and is computed
+    as one division, since ``1/y`` can overflow or underflow where ``x/y`` does not."""
+    return tuple(isinstance(a, sympy.Pow) and a.exp is sympy.S.NegativeOne for a in node.args)
 
 
 def integer_args(node: sympy.Basic) -> tuple[int, ...]:

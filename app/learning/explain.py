@@ -20,11 +20,11 @@ import sympy
 from sympy.logic.boolalg import Boolean
 
 from app.engine.evaluator import Evaluator
-from app.engine.xla import KINDS, Program, fused_function
+from app.engine.xla import COMPILER_OPTIONS, KINDS, Program, fused_function
 from app.errors import InputError, LimitError
 from app.language import functions as F
 from app.language.catalog import OP_NAMES
-from app.language.walk import operands
+from app.language.walk import divides, operands
 
 MAX_GRAPH_NODES = 2_000
 MAX_GRAPH_NUMBERS = 100_000
@@ -134,13 +134,18 @@ def _op(node: Any) -> str:
         return "sqrt"
     if isinstance(node, sympy.core.relational.Relational):
         return str(node.rel_op)
+    if isinstance(node, sympy.Mul) and any(divides(node)):
+        return "div"
     return _OPS.get(type(node), type(node).__name__.lower())
 
 
 def _params(node: Any) -> list[int]:
-    """The integer arguments that are not inputs: an integer exponent, an index, a length."""
+    """The integer arguments that are not inputs: an integer exponent, an index, a length;
+    for a division, the positions of the inputs that divide."""
     if isinstance(node, sympy.Pow) and node.exp.is_Integer:
         return [int(node.exp)]
+    if isinstance(node, sympy.Mul):
+        return [i for i, d in enumerate(divides(node)) if d]
     if isinstance(node, F.VectorOp):
         return [int(a) for a in node.args[len(inputs(node)):]]
     return []
@@ -151,7 +156,8 @@ def cost(program: Program) -> dict[str, Any]:
     spec = jax.ShapeDtypeStruct((program.layout.n,), jnp.float64)  # type: ignore[no-untyped-call]
     analyses = {}
     for kind in KINDS:
-        compiled = jax.jit(fused_function(program, (kind,))).lower(spec).compile()
+        compiled = jax.jit(fused_function(program, (kind,))).lower(spec).compile(
+            COMPILER_OPTIONS)
         analysis = compiled.cost_analysis()
         analyses[kind] = (analysis[0] if isinstance(analysis, list) else analysis) or {}
     report: dict[str, Any] = {k: float(a.get("flops", 0.0)) for k, a in analyses.items()}

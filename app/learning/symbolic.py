@@ -14,11 +14,13 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import sympy
+from sympy.logic.boolalg import Boolean
 
 from app.engine.xla import KINDS, Layout, Program
 from app.language import functions as F
 from app.language.build import variable_symbol
 from app.language.catalog import COMPONENTS
+from app.language.packing import unevaluated
 from app.language.printing import Unprintable, to_latex, to_text
 from app.language.walk import integer_args, operands
 
@@ -26,6 +28,12 @@ MAX_COORDINATES = 12  # n: the Hessian has n² strings per output
 MAX_OUTPUTS = 12  # m
 MAX_OPERATIONS = 400  # SymPy operations in f, after vectors are expanded
 MAX_SIMPLIFY_OPERATIONS = 60  # sympy.simplify only below this size
+#: sympy.simplify simplifies a function's argument before the function, and again inside:
+#: its time doubles with each level of nesting (sin nested 20 deep: 80 s).
+MAX_SIMPLIFY_DEPTH = 8
+#: SymPy's diff, simplify and printers recurse, several frames a level: deeper trees would
+#: exhaust Python's stack (the parser allows 200 levels).
+MAX_DEPTH = 60
 
 Scalar = Any
 Expanded = Scalar | list[Scalar]  # a scalar tree, or the components of a vector
@@ -49,6 +57,10 @@ def symbolic(program: Program, kinds: Sequence[str]) -> dict[str, Any]:
     if layout.n > MAX_COORDINATES:
         raise Skipped(f"f has {layout.n} coordinates; symbolic derivatives are written out "
                       f"only for up to {MAX_COORDINATES}")
+    deepest = max(depth(e) for e in program.exprs)
+    if deepest > MAX_DEPTH:
+        raise Skipped(f"f is nested {deepest} levels deep; symbolic derivatives are written "
+                      f"out only up to {MAX_DEPTH} levels")
     coords, symbols = _components(layout)
     outputs = _outputs(program, symbols)
     if len(outputs) > MAX_OUTPUTS:
@@ -58,6 +70,16 @@ def symbolic(program: Program, kinds: Sequence[str]) -> dict[str, Any]:
     if size > MAX_OPERATIONS:
         raise Skipped(f"f has {size} operations once vectors are expanded; symbolic "
                       f"derivatives are written out only up to {MAX_OPERATIONS}")
+    try:
+        return _written(program, coords, outputs, kinds)
+    except RecursionError:  # a safety net: MAX_DEPTH keeps SymPy within Python's stack
+        raise Skipped("f is nested too deeply for symbolic derivatives") from None
+
+
+def _written(program: Program, coords: list[sympy.Symbol], outputs: list[Scalar],
+             kinds: Sequence[str]) -> dict[str, Any]:
+    """The derivatives as text and LaTeX."""
+    layout = program.layout
     trees = _derivatives(outputs, coords, program.vector_valued, kinds)
     names = {c: n for c, n in zip(coords, layout.coordinates(), strict=True)}
     latex_names = {c: _latex_name(n) for c, n in names.items()}
@@ -123,8 +145,9 @@ def _tidy(expr: Any) -> Any:
         lambda e: isinstance(e, sympy.Derivative) and isinstance(e.expr, sympy.floor
                                                                   | sympy.ceiling),
         lambda e: sympy.Integer(0))
-    if sympy.count_ops(expr) > MAX_SIMPLIFY_OPERATIONS:
-        return expr
+    if (sympy.count_ops(expr) > MAX_SIMPLIFY_OPERATIONS or depth(expr) > MAX_SIMPLIFY_DEPTH
+            or expr.has(sympy.Piecewise)):  # SymPy rewrites conditions for real numbers,
+        return expr                            # not float64: not (a > b) becomes a <= b
     simpler = sympy.simplify(expr)
     try:
         to_text(simpler)
@@ -133,6 +156,16 @@ def _tidy(expr: Any) -> Any:
     if simpler.has(sympy.I, sympy.zoo) or sympy.count_ops(simpler) > sympy.count_ops(expr):
         return expr
     return simpler
+
+
+def depth(expr: Any) -> int:
+    """The number of levels of ``expr``'s tree (an atom is 1), without recursion."""
+    deepest, stack = 0, [(expr, 1)]
+    while stack:
+        node, level = stack.pop()
+        deepest = max(deepest, level)
+        stack.extend((a, level + 1) for a in node.args)
+    return deepest
 
 
 def _nested(value: Any, func: Callable[[Any], str]) -> Any:
@@ -171,8 +204,12 @@ class _Expander:
             return expr
         if isinstance(expr, sympy.Piecewise):
             pairs = [(self(e), self(c)) for e, c in expr.args]
-            return _elementwise(lambda *a: sympy.Piecewise(*zip(a[::2], a[1::2], strict=True)),
+            return _elementwise(lambda *a: sympy.Piecewise(*zip(a[::2], a[1::2], strict=True),
+                                                           evaluate=False),
                                 [x for pair in pairs for x in pair])
+        if isinstance(expr, Boolean):  # conditions as written: SymPy would rewrite
+            kind = type(expr)          # not (a > b) as a <= b, false where a is NaN
+            return _elementwise(lambda *a: unevaluated(kind, a), [self(a) for a in expr.args])
         return _elementwise(expr.func, [self(a) for a in expr.args])
 
     def _vector_op(self, expr: Any) -> Expanded:

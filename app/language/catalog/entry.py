@@ -24,7 +24,10 @@ Jet = Any  # a value with its derivatives, as the first tier represents it
 class JetAlgebra(Protocol):
     """Jet arithmetic, as the first tier (``app.engine.jets.Rules``) implements it."""
 
-    def chain(self, a: Jet, f0: Arr, f1: Arr, f2: Arr | Callable[[], Arr]) -> Jet: ...
+    def chain(self, a: Jet, f0: Arr, f1: Arr,
+              f2: Arr | Callable[[], Arr | None] | None) -> Jet: ...
+
+    def combine(self, value: Arr, weighted: list[tuple[Arr, Jet]]) -> Jet: ...
 
     def binary(self, a: Jet, b: Jet, f: Arr, fa: Arr, fb: Arr,
                second: Callable[[], tuple[Arr, Arr, Arr]]) -> Jet: ...
@@ -55,9 +58,12 @@ class Absent:
 
 @dataclass(frozen=True)
 class Chain:
-    """f(a) from f, f' and (lazily) f'' at the value of a, on NumPy arrays."""
+    """f(a) from f, f' and (lazily) f'' at the value of a, on NumPy arrays. f' and f'' are
+    computed as JAX computes them (f' by the primitive's JVP rule, f'' by the JVP of that
+    rule's expression), so that where one tier overflows or meets 0 * inf, so does the
+    other; f'' is None where it is exactly 0."""
 
-    rule: Callable[[Arr], tuple[Arr, Arr, Callable[[], Arr]]]
+    rule: Callable[[Arr], tuple[Arr, Arr, Callable[[], Arr | None] | None]]
 
     def apply(self, algebra: JetAlgebra, args: Sequence[Jet], ints: tuple[int, ...]) -> Jet:
         """The jet of the node from its operands' jets."""

@@ -30,13 +30,39 @@ AT = {"x": 0.5}
 SQRT_PI = math.sqrt(math.pi)
 
 
-def _sig(a: Any) -> Any:
-    return special.expit(a)
+def _error_function(value: Any, scale: float) -> Any:
+    """erf or erfc: JAX's derivative is scale * exp(-(x*x)), scale = +-2/sqrt(pi)."""
+    def rule(a: Any) -> Any:
+        bell = np.exp(-(a * a))
+        return value(a), scale * bell, lambda: scale * (bell * -(2.0 * a))
+    return rule
 
 
 def _gamma(a: Any) -> Any:
-    return (special.gamma(a), special.gamma(a) * special.digamma(a),
-            lambda: special.gamma(a) * (special.digamma(a) ** 2 + special.polygamma(1, a)))
+    """JAX's gamma: gammasgn(x) * exp(gammaln(x)), differentiated through both."""
+    sign, e, psi = special.gammasgn(a), np.exp(special.gammaln(a)), special.digamma(a)
+    return (sign * e, sign * (psi * e),
+            lambda: sign * (special.polygamma(1, a) * e + psi * (psi * e)))
+
+
+def _sigmoid(a: Any) -> Any:
+    """JAX: logistic' = ans * (1 - ans)."""
+    s = special.expit(a)
+    slope = s * (1 - s)
+    return s, slope, lambda: slope * (1 - s) + s * -slope
+
+
+def _softplus(a: Any) -> Any:
+    """JAX's logaddexp(x, 0), whose derivative is exp(x - ans) (an infinite x or ans read
+    as 0)."""
+    out = np.logaddexp(a, 0.0)
+    slope = np.exp(_finite_or_zero(a) - _finite_or_zero(out))
+    return out, slope, lambda: slope * (np.where(np.isposinf(a), 0.0, 1.0)
+                                        - np.where(np.isposinf(out), 0.0, slope))
+
+
+def _finite_or_zero(x: Any) -> Any:
+    return np.where(np.isposinf(x), 0.0, x)
 
 
 def _polygamma(n: Any, x: Any) -> Any:
@@ -49,12 +75,10 @@ _POLYGAMMA = Node(sympy.polygamma, "polygamma", _polygamma,
 
 FUNCTIONS = (
     unary("erf", sympy.erf, jsp.erf,
-          Chain(lambda a: (special.erf(a), 2 / SQRT_PI * np.exp(-a * a),
-                           lambda: -4 * a / SQRT_PI * np.exp(-a * a))),
+          Chain(_error_function(special.erf, 2 / SQRT_PI)),
           "The error function", Example("erf(x)", AT), numeric=True),
     unary("erfc", sympy.erfc, jsp.erfc,
-          Chain(lambda a: (special.erfc(a), -2 / SQRT_PI * np.exp(-a * a),
-                           lambda: 4 * a / SQRT_PI * np.exp(-a * a))),
+          Chain(_error_function(special.erfc, -2 / SQRT_PI)),
           "The complementary error function, 1 - erf(x)", Example("erfc(x)", AT),
           numeric=True),
     unary("gamma", sympy.gamma, jsp.gamma, Chain(_gamma),
@@ -74,12 +98,11 @@ FUNCTIONS = (
              conventions="k a constant integer from 0 to 20", numeric_at_constants=True,
              signature="polygamma(k, x)"),
     unary("sigmoid", F.sigmoid, jax.nn.sigmoid,
-          Chain(lambda a: (_sig(a), _sig(a) * (1 - _sig(a)),
-                           lambda: _sig(a) * (1 - _sig(a)) * (1 - 2 * _sig(a)))),
+          Chain(_sigmoid),
           "The logistic function 1 / (1 + exp(-x))", Example("sigmoid(x)", AT),
           numeric=True, latex=operator_name("sigmoid")),
     unary("softplus", F.softplus, jax.nn.softplus,
-          Chain(lambda a: (np.logaddexp(0, a), _sig(a), lambda: _sig(a) * (1 - _sig(a)))),
+          Chain(_softplus),
           "log(1 + exp(x)), a smooth relu", Example("softplus(x)", AT),
           numeric=True, latex=operator_name("softplus")),
 )

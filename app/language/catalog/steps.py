@@ -34,9 +34,9 @@ TITLE = "Kinks and steps"
 Jet = Any
 
 
-def _flat(f: Callable[[Any], Any]) -> Chain:
-    """An elementwise step: derivatives zero, as JAX differentiates it."""
-    return Chain(lambda a: (f(a), np.zeros_like(a), lambda: np.zeros_like(a)))
+def _flat(f: Callable[[Any], Any]) -> Flat:
+    """An elementwise step: derivatives exactly zero, as JAX differentiates it."""
+    return Flat(f)
 
 
 def _pairwise(func: Callable[[Any, Any], Any]) -> Callable[..., Any]:
@@ -44,11 +44,17 @@ def _pairwise(func: Callable[[Any, Any], Any]) -> Callable[..., Any]:
 
 
 def _extremum(algebra: JetAlgebra, a: Jet, b: Jet, is_max: bool) -> Jet:
-    """max(a, b) or min(a, b); at a tie the derivative is the mean of both (as JAX)."""
-    first = a.v > b.v if is_max else a.v < b.v
-    tie = a.v == b.v
-    half = algebra.mul(algebra.add(a, b), algebra.lift(np.asarray([[0.5]])))
-    return algebra.select(first, a, algebra.select(tie, half, b))
+    """max(a, b) or min(a, b), whose derivatives JAX weighs by 1 for the chosen operand, 0
+    for the other, and 1/2 each at a tie (a weight of 0 times an infinite derivative is
+    NaN there too)."""
+    value = np.maximum(a.v, b.v) if is_max else np.minimum(a.v, b.v)
+    return algebra.combine(value, [(_balanced(a.v, value, b.v), a),
+                                   (_balanced(b.v, value, a.v), b)])
+
+
+def _balanced(x: Any, chosen: Any, other: Any) -> Any:
+    """JAX's ``_balanced_eq``: 1 where x was chosen, halved where the other was too."""
+    return np.where(x == chosen, 1.0, 0.0) / np.where(other == chosen, 2.0, 1.0)
 
 
 def _extrema(is_max: bool) -> Composite:
@@ -93,7 +99,7 @@ def _extremum_function(name: str, alias: str, func: Any, vector_op: Any, jax_op:
 
 FUNCTIONS = (
     unary("abs", sympy.Abs, jnp.abs,
-          Chain(lambda a: (np.abs(a), np.where(a >= 0, 1.0, -1.0), lambda: np.zeros_like(a))),
+          Chain(lambda a: (np.abs(a), np.where(a >= 0, 1.0, -1.0), None)),
           "The absolute value of x", Example("abs(x)", {"x": -1.5}), aliases=("Abs",),
           conventions="abs'(0) = 1, as in JAX"),
     unary("sign", sympy.sign, jnp.sign, _flat(np.sign),
@@ -109,7 +115,7 @@ FUNCTIONS = (
           conventions="the derivative is 0 everywhere, jumps included, as in JAX",
           numeric=True),
     unary("relu", F.relu, jax.nn.relu,
-          Chain(lambda a: (np.maximum(a, 0), (a > 0).astype(float), lambda: np.zeros_like(a))),
+          Chain(lambda a: (np.maximum(a, 0), (a > 0).astype(float), None)),
           "max(x, 0)", Example("relu(x)", {"x": 1.5}),
           conventions="relu'(0) = 0, as in JAX", numeric=True, latex=operator_name("relu")),
     _extremum_function("min", "Min", sympy.Min, F.VecMin, jnp.minimum,

@@ -76,6 +76,7 @@ IN_COMPONENTS = {
 
 def _reduction(name: str, op: type[F.VectorOp], jax: Any, jet: Any, of_scalar: Any,
                description: str, conventions: str = "") -> Function:
+    """A reduction of a vector; of a scalar, ``of_scalar`` of it (None: the scalar itself)."""
     node = Node(op, name, lambda v, n: jax(as_vector(v, n)), Composite(jet), IN_COMPONENTS[op],
                 _NO_LATEX)
     return Function(name, (), (1, 1), reduction(op, of_scalar), (node,), description,
@@ -91,14 +92,14 @@ FUNCTIONS = (
              "The dot product of two vectors of the same length",
              Example("dot(v, w)", {"v": [0.5, -1.5, 2.0], "w": [1.0, 2.0, 0.25]}),
              signature="dot(a, b)"),
-    _reduction("sum", F.VecSum, jnp.sum, _sum, lambda x: x,
+    _reduction("sum", F.VecSum, jnp.sum, _sum, None,
                "The sum of the elements of a vector (of a scalar: itself)"),
-    _reduction("prod", F.VecProd, jnp.prod, _prod, lambda x: x,
+    _reduction("prod", F.VecProd, jnp.prod, _prod, None,
                "The product of the elements of a vector (of a scalar: itself)"),
     _reduction("mean", F.VecMean, jnp.mean,
                lambda algebra, v, n: algebra.mul(_sum(algebra, v, n),
                                                  algebra.lift(np.asarray([[1 / n]]))),
-               lambda x: x, "The mean of the elements of a vector (of a scalar: itself)"),
+               None, "The mean of the elements of a vector (of a scalar: itself)"),
     _reduction("norm", F.VecNorm, jnp.linalg.norm, _norm, sympy.Abs,
                "The Euclidean norm of a vector (of a scalar: its absolute value)",
                conventions="the derivative at the zero vector is NaN, as in JAX"),
