@@ -16,7 +16,8 @@ from tests.ops_support import Server, start_server
 pytestmark = pytest.mark.slow
 
 # The first request of a 30-variable Rosenbrock function with its Hessian compiles for
-# about a second: long enough to be in flight when the signal arrives.
+# about a second: long enough to be in flight when the signal arrives. (The first tier
+# would answer it in tens of milliseconds, so the server compiles every request.)
 N = 30
 ROSENBROCK = " + ".join(f"100*(x{i + 1} - x{i}^2)^2 + (1 - x{i})^2" for i in range(N - 1))
 
@@ -39,7 +40,6 @@ def wait_until_in_flight(server: Server, done: threading.Event) -> None:
 
 
 def test_request_in_flight_at_sigterm_completes(tmp_path: Path) -> None:
-    # XLA, not the first tier (which answers this in milliseconds), so it is still in flight.
     server = start_server(log=tmp_path / "server.log", env={"NABLA_INTERPRET": "false"})
     responses: list[httpx.Response] = []
     done = threading.Event()

@@ -15,19 +15,17 @@ service's.
 
 from __future__ import annotations
 
-import numpy as np
+from collections.abc import Callable
 
-from app.engine.jets import (
-    JetEvaluator,
-    NotInterpretable,
-    outputs,
-    program_interpretable,
-    variables,
-)
+import numpy as np
+import sympy
+
+from app.engine.jets import Jet, JetEvaluator, NotInterpretable, program_interpretable
 from app.engine.xla import KINDS, Program
 from app.language.build import variable_symbol
 from app.language.ieee import flush
 
+Arr = np.ndarray
 MAX_CHARS = 4_000
 MAX_COORDINATES = 128
 #: Bound on points x outputs x n (x n with the Hessian) x nodes: the jets' work and memory.
@@ -44,6 +42,35 @@ class NotFinite(NotInterpretable):
     def __init__(self, kind: str, results: dict[str, np.ndarray]) -> None:
         super().__init__(f"the {kind} has NaN or infinite entries")
         self.results = results
+
+
+def variables(layout_names: tuple[str, ...], layout_shapes: tuple[tuple[int, ...], ...],
+              points: Arr, symbol: Callable[[str], sympy.Symbol]) -> dict[sympy.Symbol, Jet]:
+    """The jets of the variables at the points (B, n): seeds of the forward mode."""
+    n = points.shape[1]
+    env: dict[sympy.Symbol, Jet] = {}
+    offset = 0
+    for name, shape in zip(layout_names, layout_shapes, strict=True):
+        size = shape[0] if shape else 1
+        seed = np.zeros((1, size, n))
+        seed[0, np.arange(size), offset + np.arange(size)] = 1.0
+        env[symbol(name)] = Jet(points[:, offset:offset + size], seed)
+        offset += size
+    return env
+
+
+def outputs(jet: Jet, batch: int, size: int, n: int, kinds: tuple[str, ...]) -> dict[str, Arr]:
+    """A jet as value (B, size), gradient (B, size, n) and Hessian (B, size, n, n) arrays."""
+    out: dict[str, Arr] = {}
+    if "value" in kinds:
+        out["value"] = np.broadcast_to(jet.v, (batch, size))
+    if "gradient" in kinds:
+        g = np.zeros((1, 1, n)) if jet.g is None else jet.g
+        out["gradient"] = np.broadcast_to(g, (batch, size, n))
+    if "hessian" in kinds:
+        h = np.zeros((1, 1, n, n)) if jet.h is None else flush(jet.h)
+        out["hessian"] = np.broadcast_to(h, (batch, size, n, n))
+    return out
 
 
 def interpretable(chars: int, n: int, size: int, count: int, kinds: tuple[str, ...]) -> bool:
