@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Iterator
 
 import httpx
@@ -74,9 +73,12 @@ def test_overload_gets_503_with_retry_after_and_probes_still_answer() -> None:
                               "NABLA_COMPILE_TIMEOUT_SECONDS": "3"})
     try:
         bomb, outcome = start_bomb(url)
-        time.sleep(1.0)  # sequencing only: let the bomb take the one slot first
         refused: list[httpx.Response] = []
         with httpx.Client(base_url=url, timeout=10) as client:
+            # Sequencing only: the bomb takes the one slot first (it holds it while a worker
+            # reads it and refuses it by its estimate, about half a second).
+            while 'in_progress{method="POST"} 1.0' not in client.get("/metrics").text:
+                assert bomb.is_alive(), "the bomb was never seen in progress"
             while bomb.is_alive():
                 assert client.get("/livez").status_code == 200
                 assert client.get("/readyz").status_code == 200
