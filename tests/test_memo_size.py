@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import gc
 import tracemalloc
 from typing import Any
@@ -10,6 +9,7 @@ from typing import Any
 import orjson
 
 from app.api.memo import ResponseMemo
+from tests.conftest import run_async
 
 
 def orjson_app() -> Any:
@@ -47,7 +47,7 @@ async def fill(memo: ResponseMemo, first: int, count: int) -> None:
 def test_the_memo_counts_what_its_entries_hold_in_memory() -> None:
     memo = ResponseMemo(orjson_app(), max_bytes=2**30, paths=("/v1/differentiate",))
     count = 2000
-    asyncio.run(fill(memo, 0, 10))  # the memo's own first allocations
+    run_async(fill(memo, 0, 10))  # the memo's own first allocations
     gc.collect()
     counted_before = memo._items.currsize
     # What is allocated under ``fill`` and still held: not what other threads do meanwhile.
@@ -55,7 +55,7 @@ def test_the_memo_counts_what_its_entries_hold_in_memory() -> None:
     tracemalloc.start(64)
     try:
         before = tracemalloc.take_snapshot().filter_traces(mine)
-        asyncio.run(fill(memo, 10, count))
+        run_async(fill(memo, 10, count))
         gc.collect()
         after = tracemalloc.take_snapshot().filter_traces(mine)
     finally:
