@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from app.config import Settings
+from app.engine import workers
 from app.engine.faults import Looks, Seen, Usage, WorkerLost, death_cause
 from app.engine.workers import CompilePool
 from app.errors import NablaError, TooComplex
@@ -40,11 +41,11 @@ def test_a_workers_death_is_the_requests_only_at_its_memory_cap(
 
 def test_a_task_over_budget_is_too_complex_only_if_it_computed() -> None:
     looks = Looks()
-    looks.seen = {7: Seen(Usage("R", 13.5, 0), time.monotonic(), 0),
-                  8: Seen(Usage("R", 10.5, 0), time.monotonic(), 0)}
+    looks.seen = {7: Seen(Usage("R", 14.5, 0), time.monotonic(), 0),
+                  8: Seen(Usage("R", 12.5, 0), time.monotonic(), 0)}
     too_slow = TooComplex.time(4.0)
-    assert looks.over_budget("compile", 7, 10.0, 4.0, too_slow) is too_slow  # 3.5 s of CPU
-    starved = looks.over_budget("compile", 8, 10.0, 4.0, too_slow)  # 0.5 s of CPU
+    assert looks.over_budget("compile", 7, 10.0, 4.0, too_slow) is too_slow  # 4.5 s of CPU
+    starved = looks.over_budget("compile", 8, 10.0, 4.0, too_slow)  # 2.5 s in 12 s of wall
     assert isinstance(starved, WorkerLost) and "starved" in str(starved)
 
 
@@ -76,6 +77,13 @@ def grow_then_abort() -> None:
 def pid_after(seconds: float) -> int:
     time.sleep(seconds)
     return os.getpid()
+
+
+def spin(seconds: float) -> None:
+    """Compute for ``seconds`` of CPU."""
+    start = time.process_time()
+    while time.process_time() - start < seconds:
+        pass
 
 
 def with_pool(settings: Settings, scenario: Callable[[CompilePool], Awaitable[Any]]) -> Any:
@@ -136,6 +144,27 @@ def test_a_sigterm_from_outside_leaves_the_task_finishing() -> None:
 
     answer, pid = with_pool(Settings(), scenario)
     assert answer == pid  # the same worker finished its task
+
+
+@pytest.mark.slow
+def test_a_task_that_computes_past_its_budget_is_too_complex(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(workers, "WALL_BUDGETS", 100.0)  # however loaded the machine is
+
+    async def scenario(pool: CompilePool) -> Any:
+        return await outcome(pool, spin, 60.0)
+
+    slow = with_pool(Settings(compile_timeout_seconds=1.0), scenario)
+    assert slow.status == 422 and slow.code == "too_complex", slow.problem()
+    assert slow.extra["limit"] == "compile_timeout_seconds"
+
+
+@pytest.mark.slow
+def test_a_worker_short_of_cpu_is_not_cut_short_by_the_budget() -> None:
+    async def scenario(pool: CompilePool) -> Any:
+        return await outcome(pool, pid_after, 2.0)  # 2 s of wall time, no CPU: as if starved
+
+    assert isinstance(with_pool(Settings(compile_timeout_seconds=1.0), scenario), int)
 
 
 @pytest.mark.slow

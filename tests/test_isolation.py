@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Iterator
 
 import httpx
@@ -39,24 +38,6 @@ def start_bomb(url: str) -> tuple[threading.Thread, dict[str, httpx.Response]]:
     return thread, outcome
 
 
-#: 150 variables, value and gradient: no first tier (over 128 coordinates), about 2 s of XLA.
-SLOW = {"expression": " + ".join(f"117*(x{i + 1} - x{i}^2)^2 + (1 - x{i})^2" for i in range(149)),
-        "at": {f"x{i}": 0.01 * i for i in range(150)}, "derivatives": ["value", "gradient"]}
-
-
-def start_slow(url: str) -> tuple[threading.Thread, dict[str, httpx.Response]]:
-    """Send the slow new expression from a thread; its response lands in the dict."""
-    outcome: dict[str, httpx.Response] = {}
-
-    def send() -> None:
-        with httpx.Client(base_url=url, timeout=60) as sender:
-            outcome["slow"] = sender.post("/v1/differentiate", json=SLOW)
-
-    thread = threading.Thread(target=send)
-    thread.start()
-    return thread, outcome
-
-
 def warm_at(x: float) -> dict[str, object]:
     """The warm request at a new point: computed, not answered by the response memo."""
     return {**WARM, "at": {**WARM["at"], "x": x}}  # type: ignore[dict-item]
@@ -88,15 +69,17 @@ def test_bomb_is_refused_within_budget_while_warm_requests_succeed(budget_server
 
 
 def test_overload_gets_503_with_retry_after_and_probes_still_answer() -> None:
-    proc, url = start_server({"NABLA_MAX_CONCURRENT_REQUESTS": "1"})
+    proc, url = start_server({"NABLA_MAX_CONCURRENT_REQUESTS": "1",
+                              "NABLA_COMPILE_TIMEOUT_SECONDS": "3"})
     try:
-        # A compile bomb is now refused where its text is read, within a second: the slot is
-        # held instead by a new expression that XLA compiles for a few seconds.
-        slow, outcome = start_slow(url)
-        time.sleep(0.3)  # sequencing only: let the slow request take the one slot first
+        bomb, outcome = start_bomb(url)
         refused: list[httpx.Response] = []
         with httpx.Client(base_url=url, timeout=10) as client:
-            while slow.is_alive():
+            # Sequencing only: the bomb takes the one slot first (it holds it while a worker
+            # reads it and refuses it by its estimate, about half a second).
+            while 'in_progress{method="POST"} 1.0' not in client.get("/metrics").text:
+                assert bomb.is_alive(), "the bomb was never seen in progress"
+            while bomb.is_alive():
                 assert client.get("/livez").status_code == 200
                 assert client.get("/readyz").status_code == 200
                 response = client.post("/v1/differentiate", json={"expression": "x^2",
@@ -104,8 +87,8 @@ def test_overload_gets_503_with_retry_after_and_probes_still_answer() -> None:
                 assert response.status_code in (200, 503)
                 if response.status_code == 503:
                     refused.append(response)
-        slow.join()
-        assert outcome["slow"].status_code == 200
+        bomb.join()
+        assert outcome["bomb"].status_code == 422
         assert refused, "no request was refused while the only slot was taken"
         for response in refused:
             assert response.headers["content-type"] == "application/problem+json"

@@ -1,7 +1,7 @@
 """Worker faults as the server sees them: what a worker process uses, and why it died.
 
 A worker's death is blamed on the request only when the request caused it: a task that ran
-out of its memory cap, or used its whole time budget computing. Everything else (a signal
+out of its memory cap, or used its whole budget of CPU seconds. Everything else (a signal
 from outside, a crash with memory to spare, a worker stopped or starved of CPU) is a fault
 of ours: ``WorkerLost``, which the pool retries once and then answers 503.
 """
@@ -24,9 +24,6 @@ EXTERNAL_SIGNALS = frozenset({signal.SIGKILL, signal.SIGTERM, signal.SIGINT, sig
 #: worker holds about 0.35 GB (9 % of the default 4 GiB), and a compile that runs into the
 #: cap grows toward it for seconds, sampled four times a second.
 MEMORY_SHARE = 0.5
-#: A task over its time budget is too complex only if its worker computed (CPU seconds) for
-#: at least this share of the budget; less means it was stopped or starved of CPU.
-CPU_SHARE = 0.5
 #: How long the last look at a worker that is gone is kept (to tell why it died).
 KEPT_SECONDS = 30.0
 _TICKS = os.sysconf("SC_CLK_TCK")
@@ -120,6 +117,11 @@ class Looks:
                 return pid
         return None
 
+    def cpu_since(self, pid: int, cpu_at_start: float) -> float:
+        """CPU seconds the worker used since it had ``cpu_at_start`` (0 if never seen)."""
+        seen = self.seen.get(pid)
+        return 0.0 if seen is None else seen.usage.cpu_seconds - cpu_at_start
+
     def state(self, pid: int) -> str:
         """The worker's state letter when last seen (``T``: stopped), or ""."""
         seen = self.seen.get(pid)
@@ -137,12 +139,12 @@ class Looks:
 
     def over_budget(self, name: str, pid: int | None, cpu_at_start: float | None,
                     budget: float, too_slow: TooComplex) -> Exception:
-        """``too_slow`` if the worker computed for most of its budget, else ``WorkerLost``."""
+        """``too_slow`` if the worker computed for its whole budget, else ``WorkerLost``."""
         seen = self.seen.get(pid) if pid else None
         if seen is None or cpu_at_start is None:
             return too_slow  # never seen running: the budget is all we know
         cpu = seen.usage.cpu_seconds - cpu_at_start
-        if cpu >= CPU_SHARE * budget:
+        if cpu >= budget:
             return too_slow
         return WorkerLost(f"{name} worker pid {pid} ran out of its {budget:g} s budget with "
                           f"{cpu:.1f} s of CPU: it was stopped or starved")

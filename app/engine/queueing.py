@@ -50,13 +50,14 @@ class Calibration(RunningMean):
 @dataclass
 class Task:
     """One task of the queue: its estimate, the request it serves, and once a worker took
-    it, when, which worker, and the worker's CPU seconds then."""
+    it, when, which worker, the worker's CPU seconds then, and whether it used up its budget."""
 
     seconds: float
     request_id: str | None
     started: float | None = None
     pid: int | None = None
     cpu_at_start: float | None = None
+    over_budget: bool = False
 
 
 class Queue:

@@ -1,9 +1,10 @@
-"""Worker processes for cold work: parse, trace and compile with a time budget and a memory cap.
+"""Worker processes for cold work: parse, trace and compile with a CPU budget and a memory cap.
 
 XLA compilation cannot be interrupted from Python, so a budget needs a process that can
-be killed: pebble's ``ProcessPool`` kills a task's worker when its timeout expires and
-starts a new one. Workers are spawned (not forked: JAX's threads make ``fork`` unsafe),
-cap their own memory with ``RLIMIT_DATA``, and warm JAX up before their first task.
+be killed: the watchdog cancels a task whose worker has used its budget of CPU seconds, and
+pebble kills that worker and starts a new one. Workers are spawned (not forked: JAX's
+threads make ``fork`` unsafe), cap their own memory with ``RLIMIT_DATA``, and warm JAX up
+before their first task.
 
 A pool heals itself. pebble marks a pool broken for good when a worker dies outside a task
 ("Unexpected error within the Pool"), and a stopped worker (SIGSTOP) holds its task, and
@@ -12,7 +13,7 @@ and before each task) finds either fault, fails the tasks in flight with an hone
 tears the pool down and starts a new one, with a bounded back-off when new pools keep
 breaking. Until the new pool is warm, ``ready`` is False and /readyz says 503.
 
-A task is too complex only if its worker ran into the memory cap or computed for most of
+A task is too complex only if its worker ran into the memory cap or computed for all of
 its budget (``app.engine.faults``); workers ignore any SIGTERM but the server's
 (``app.engine.in_worker``). Each pool keeps its queue with an estimate of every task
 (``app.engine.queueing``): ``expected_wait`` says how long a new task would wait, and a
@@ -51,6 +52,10 @@ from app.ops.metrics import record_pool_rebuild
 
 #: A worker stopped (SIGSTOP, a debugger) this long is a fault: its pool is rebuilt.
 STALL_SECONDS = 1.0
+#: A task's budget is in CPU seconds of its worker (the watchdog stops it past them), so a
+#: worker starved by the machine's load is not cut short; this many budgets of wall-clock
+#: time stop it all the same (and it is then a fault of ours).
+WALL_BUDGETS = 3.0
 #: Seconds before rebuilding a pool again, by how many pools in a row broke before warming up.
 BACKOFF_SECONDS = (0.0, 0.5, 1.0, 2.0, 4.0, 8.0)
 #: How long a task lost to a fault waits for the rebuilt pool before its one retry.
@@ -137,13 +142,20 @@ class CompilePool:
         return {t.future: t.worker_id for t in tasks if getattr(t, "worker_id", 0)}
 
     def _look(self) -> None:
-        """Look at every worker, and note which task each has taken (and its CPU then)."""
+        """Look at every worker, note which task each has taken (and its CPU then), and stop
+        a task that has computed for its whole budget."""
         self.looks.look(self._worker_pids())
         for future, pid in self._running().items():
             task = self.queue.tasks.get(future)
-            if task is not None and task.pid is None:
+            if task is None:
+                continue
+            if task.pid is None:
                 task.pid, task.started = pid, time.monotonic()
                 task.cpu_at_start = self.looks.task_started(pid)
+            elif task.cpu_at_start is not None and (
+                    self.looks.cpu_since(pid, task.cpu_at_start) >= self.budget):
+                task.over_budget = True
+                future.cancel()  # pebble stops the worker and starts another
 
     def watch(self) -> None:
         """Look for a fault and heal it: the watchdog calls this a few times a second."""
@@ -249,7 +261,7 @@ class CompilePool:
         if self.fault is not None:
             raise self._unavailable(self.fault)
         try:
-            future = self._pool.schedule(func, args=args, timeout=self.budget)
+            future = self._pool.schedule(func, args=args, timeout=WALL_BUDGETS * self.budget)
         except RuntimeError as error:  # pebble refuses work once its pool is broken
             self._break(f"the pool refused a task ({error})")
             raise WorkerLost(str(error)) from None
@@ -263,6 +275,9 @@ class CompilePool:
             raise self.looks.died(self.name, error.pid, error.exitcode,
                                   self.settings.worker_memory_bytes) from None
         except (FutureCancelled, BrokenProcessPool) as error:
+            task = queue.tasks.get(future)
+            if task is not None and task.over_budget:
+                raise too_slow(self.name, self.budget) from None
             raise WorkerLost(str(error) or f"the {self.name} pool broke") from None
         finally:
             queue.remove(future)
@@ -292,6 +307,8 @@ class CompilePool:
             if allowance is not None and allowance.remaining() <= 0:
                 raise deadline_exceeded(allowance, f"a {self.name} worker",
                                         self.expected_wait())
+            if future.cancelled():
+                raise FutureCancelled  # by the watchdog: the task used up its budget
             raise WorkerLost("")
         return waiter.result()
 
