@@ -63,7 +63,7 @@ def ready() -> bool:
 
 
 def compile_task(spec: CompileSpec, limits: Limits,
-             program: Program | None) -> Compiled | dict[str, Any]:
+                 program: Program | None) -> Compiled | dict[str, Any]:
     """``compile_or_problem``, with XLA's and Python's exhausted memory as its problem."""
     from app.engine.compilation import compile_or_problem
 
