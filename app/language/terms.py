@@ -22,6 +22,7 @@ from typing import Any
 
 import mpmath
 import sympy
+from sympy.calculus.accumulationbounds import AccumBounds
 from sympy.logic.boolalg import Boolean, BooleanAtom
 
 from app.errors import ShapeError
@@ -101,7 +102,8 @@ def settle(evaluate: ConstantEvaluator, func: Any, *args: Any, numeric: bool = F
         return result
     if result.is_Rational or (result.is_Float and result.is_finite):
         return _exact(result) if _normal(result) else _in_float64(evaluate, func, args)
-    if result.is_extended_real is True and result.is_finite is True:
+    if (result.is_extended_real is True and result.is_finite is True
+            and not result.has(AccumBounds)):  # sin(oo) is a set to SymPy, NaN to IEEE
         return result
     return _in_float64(evaluate, func, args)
 
