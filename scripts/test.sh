@@ -19,24 +19,19 @@ if [ "${#missing[@]}" -gt 0 ] && apt-get update -qq >/dev/null 2>&1; then
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$package" >/dev/null 2>&1 || true
   done
 fi
-if [ ! -x "$redis_server" ]; then
+# require PATH PACKAGE WHAT: a tool the tests need, still missing after the install above:
+# one clear line; then CI (CI=true) fails, and a local run goes on without those tests.
+require() {
+  [ -x "$1" ] && return 0
   if [ "${CI:-}" = true ]; then
-    echo "redis-server ($redis_server) is missing and 'apt-get install redis-server' failed:" \
-         "the rate-limit tests cannot run, so CI fails" >&2
+    echo "$2 ($1) is missing and 'apt-get install $2' failed: $3 cannot run, so CI fails" >&2
     exit 1
   fi
-  echo "redis-server ($redis_server) is missing and 'apt-get install redis-server' failed:" \
-       "the tests that need it will be skipped" >&2
-fi
-if [ ! -x "$chromium" ]; then
-  if [ "${CI:-}" = true ]; then
-    echo "Chromium ($chromium) is missing and 'apt-get install chromium' failed: the" \
-         "browser tests cannot run, so CI fails" >&2
-    exit 1
-  fi
-  echo "Chromium ($chromium) is missing and 'apt-get install chromium' failed (it needs" \
-       "root and the Debian mirror): the browser tests will be skipped" >&2
-fi
+  echo "$2 ($1) is missing and 'apt-get install $2' failed (it needs root and the Debian" \
+       "mirror): $3 will be skipped" >&2
+}
+require "$redis_server" redis-server "the tests that need Redis"
+require "$chromium" chromium "the browser tests"
 .venv/bin/ruff check app schemas tests bench
 .venv/bin/mypy
 .venv/bin/hadolint Dockerfile
