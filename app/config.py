@@ -47,14 +47,15 @@ class Settings(Limits):
                                       "kept for identical requests (0: none)")
     compile_workers: int = Field(default_factory=_default_workers,
                                  description="worker processes for cold compiles")
-    compile_timeout_seconds: float = Field(20.0, description="wall-clock budget of a compile")
+    compile_timeout_seconds: float = Field(20.0, description="budget of a compile in CPU "
+                                           "seconds of its worker")
     worker_memory_bytes: int = Field(4 * 1024**3, description="memory cap of a compile worker")
     max_pending_compiles: int = Field(16, description="distinct compiles queued or running")
     max_concurrent_requests: int = Field(64, description="requests computed at once (503 above)")
     interpret: bool = Field(True, description="answer new small expressions with jets while "
                             "XLA compiles them in the background")
-    parse_timeout_seconds: float = Field(5.0, description="wall-clock budget of parsing an "
-                                         "expression for the first tier")
+    parse_timeout_seconds: float = Field(5.0, description="budget, in CPU seconds, of "
+                                         "parsing a new expression")
     in_process: bool = Field(False, description="compile in the server's threads (tests only)")
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         "info", description="the least severe log records written")

@@ -7,7 +7,7 @@
     │   ├── ShapeError          shapes of variables, points or operands do not fit
     │   ├── PointError          a point lacks a variable or holds a bad number
     │   ├── LimitError          a configured limit is exceeded; names it and its value
-    │   └── TooComplex          compiling it exceeds the time budget or the memory cap
+    │   └── TooComplex          compiling it uses its whole CPU budget or the memory cap
     ├── PayloadTooLarge (413)   the body is over the size limit
     ├── RequestTimeout (408)    the request's headers or body came too slowly
     ├── Unavailable (503)       no capacity now; carries ``retry_after`` seconds
@@ -108,8 +108,8 @@ class TooComplex(InputError):
     @classmethod
     def time(cls, budget: float) -> TooComplex:
         """The compile budget ran out."""
-        return cls(f"Compiling this expression takes longer than the budget of {budget:g} s "
-                   "(compile_timeout_seconds); simplify it, use fewer variables, or ask for "
+        return cls(f"Compiling this expression used its whole budget of {budget:g} s of CPU "
+                   "time (compile_timeout_seconds); simplify it, use fewer variables, or ask for "
                    "fewer derivatives (the Hessian costs the most)",
                    limit="compile_timeout_seconds", limit_value=budget)
 

@@ -21,13 +21,27 @@ class Problem(BaseModel):
     errors: list[dict[str, Any]] | None = Field(None, description="each invalid field")
 
 
-PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
-    status: {"model": Problem, "content": {"application/problem+json": {}},
-             "description": text}
-    for status, text in {
-        400: "The body is not valid JSON",
-        413: "The request body is too large",
-        422: "The request cannot be computed: the problem says what to change",
-        503: "No capacity now; retry after Retry-After seconds",
-    }.items()
+_RETRY_AFTER = {"Retry-After": {"description": "seconds to wait before retrying",
+                                "schema": {"type": "integer", "minimum": 1}}}
+_PROBLEMS = {
+    400: "The body is not valid JSON",
+    401: "An API key is required (only when the operator configured keys)",
+    408: "The request's headers or body arrived too slowly",
+    413: "The request body is too large",
+    422: "The request cannot be computed: the problem says what to change",
+    429: "This client sent more requests than its rate limit; retry after Retry-After seconds",
+    503: "No capacity now; retry after Retry-After seconds",
 }
+
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """The OpenAPI ``responses`` of these problem statuses (all of them when none is named)."""
+    return {status: {"model": Problem, "content": {"application/problem+json": {}},
+                     "description": text,
+                     **({"headers": _RETRY_AFTER} if status in (429, 503) else {})}
+            for status, text in _PROBLEMS.items() if not statuses or status in statuses}
+
+
+PROBLEM_RESPONSES = problem_responses()
+# what any /v1/ route may answer before it runs: no key, over the rate limit
+GATE_RESPONSES = problem_responses(401, 429)

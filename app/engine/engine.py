@@ -38,7 +38,7 @@ from app.engine.compilation import CompileSpec, Parsed, compile_spec, load
 from app.engine.costs import compile_seconds, retry_seconds
 from app.engine.planning import Policy, parse_and_plan, plan, surely_xla, too_costly
 from app.engine.tiers import JetTier, Tier, XlaTier
-from app.engine.workers import CompilePool
+from app.engine.workers import CompilePool, NotReady
 from app.errors import NablaError, RemoteProblem, Unavailable
 from app.ops.metrics import record_compile
 
@@ -91,18 +91,18 @@ class Engine:
         return [p for p in (self.pool, self.parse_pool) if p is not None]
 
     @property
-    def not_ready_reason(self) -> str | None:
+    def not_ready(self) -> NotReady | None:
         """Why new expressions cannot be read or compiled now, or None when they can."""
         if self.settings.in_process:
             return None
         if self.pool is None:
-            return "the compile workers are not started"
-        return next((r for p in self._pools() if (r := p.not_ready_reason) is not None), None)
+            return NotReady("starting", "the compile workers are not started")
+        return next((r for p in self._pools() if (r := p.not_ready) is not None), None)
 
     @property
     def ready(self) -> bool:
         """Whether new expressions can be compiled now."""
-        return self.not_ready_reason is None
+        return self.not_ready is None
 
     def close(self) -> None:
         """Stop the watchdog and the workers."""

@@ -174,6 +174,6 @@ def too_slow(pool: str, budget: float) -> TooComplex:
     """The problem of a task that computed past its pool's budget."""
     if pool == "compile":
         return TooComplex.time(budget)
-    return TooComplex(f"Reading this expression takes longer than the budget of {budget:g} s "
+    return TooComplex(f"Reading this expression used its whole budget of {budget:g} s of CPU time "
                       f"({pool}_timeout_seconds); shorten or simplify it",
                       limit=f"{pool}_timeout_seconds", limit_value=budget)

@@ -35,7 +35,8 @@ from concurrent.futures import BrokenExecutor as BrokenProcessPool
 from concurrent.futures import CancelledError as FutureCancelled
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 
 from pebble import ProcessExpired, ProcessPool
 
@@ -64,6 +65,15 @@ RETRY_WAIT_SECONDS = 10.0
 #: any is measured.
 WARMUP_SECONDS = 5.0
 logger = logging.getLogger("nabla.workers")
+
+
+@dataclass(frozen=True)
+class NotReady:
+    """Why no worker can take work: ``starting`` while the pool comes up for the first time,
+    ``not_ready`` after a fault or while every worker is stopped."""
+
+    code: Literal["starting", "not_ready"]
+    reason: str
 
 
 class CompilePool:
@@ -105,20 +115,21 @@ class CompilePool:
     @property
     def ready(self) -> bool:
         """True while a worker is up, warm and not stopped."""
-        return self.not_ready_reason is None
+        return self.not_ready is None
 
     @property
-    def not_ready_reason(self) -> str | None:
+    def not_ready(self) -> NotReady | None:
         """Why no worker can take work now, or None when one can."""
         if self.fault is not None:
-            return f"the {self.name} workers are being restarted after a fault ({self.fault})"
+            return NotReady("not_ready", f"the {self.name} workers are being restarted after "
+                            f"a fault ({self.fault})")
         if not self._warm.done():
-            return f"the {self.name} workers are starting"
+            return NotReady("starting", f"the {self.name} workers are starting")
         if self._warm.cancelled() or self._warm.exception() is not None:
-            return f"the {self.name} workers failed to start"
+            return NotReady("not_ready", f"the {self.name} workers failed to start")
         pids = self._worker_pids()
         if pids and all(self.looks.state(pid) == "T" for pid in pids):
-            return f"every {self.name} worker is stopped"
+            return NotReady("not_ready", f"every {self.name} worker is stopped")
         return None
 
     def expected_wait(self) -> float:
@@ -169,7 +180,7 @@ class CompilePool:
         reason = self._find_fault()
         if reason is not None:
             self._break(reason)
-        elif self._warm.done() and self._breaks_in_a_row and self.not_ready_reason is None:
+        elif self._warm.done() and self._breaks_in_a_row and self.not_ready is None:
             self._breaks_in_a_row = 0  # this pool came up: the next fault rebuilds at once
 
     def _find_fault(self) -> str | None:

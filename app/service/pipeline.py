@@ -27,6 +27,7 @@ from app.engine.compilation import CompileSpec, check_output
 from app.engine.engine import Engine
 from app.engine.planning import coordinates
 from app.engine.tiers import XlaTier
+from app.engine.workers import NotReady
 from app.engine.xla import Layout, Shape
 from app.learning.explanations import explanations
 from app.service.inputs import grid_points, grid_results, product_vectors
@@ -59,9 +60,9 @@ class Service:
         return self.engine.ready
 
     @property
-    def not_ready_reason(self) -> str | None:
+    def not_ready(self) -> NotReady | None:
         """Why new expressions cannot be read or compiled now, or None when they can."""
-        return self.engine.not_ready_reason
+        return self.engine.not_ready
 
     def start(self) -> None:
         """Start the worker processes (unless working in process)."""

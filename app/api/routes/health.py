@@ -22,9 +22,8 @@ async def livez() -> dict[str, str]:
                              "restarted after a fault, or every worker stopped"}})
 async def readyz(request: Request) -> Response:
     """Ready while a compile worker is up, warm and running (503 problem otherwise)."""
-    reason = request.app.state.service.not_ready_reason
-    if reason is None:
+    not_ready = request.app.state.service.not_ready
+    if not_ready is None:
         return JSONResponse({"status": "ready"})
-    code = "starting" if reason.endswith("starting") else "not_ready"
-    error = Unavailable(f"Not ready: {reason}; retry shortly", code=code)
+    error = Unavailable(f"Not ready: {not_ready.reason}; retry shortly", code=not_ready.code)
     return problem_response(error.problem(), {"Retry-After": str(error.retry_after)})
