@@ -46,3 +46,13 @@ def test_grid_nonfinite_index_is_a_grid_index(run: Any) -> None:
                      "y": {"start": 0, "stop": 1, "num": 2}})
     listed = [(e["index"], e["kind"]) for e in body["nonfinite"]]
     assert listed == [([0, 0], "nan"), ([0, 1], "nan"), ([1, 0], "-inf"), ([1, 1], "-inf")]
+
+
+def test_grid_spanning_nearly_all_of_float64_is_finite(run: Any) -> None:
+    """np.linspace(0, 1.797e308, 4) overflows: 3 * (span / 3) rounds past the largest float."""
+    top = 1.7976931348623157e308
+    body = run(expression="x", grid={"x": {"start": 0, "stop": top, "num": 4}},
+               derivatives=["value"])
+    third = top / 3
+    np.testing.assert_allclose(body["value"], [0.0, third, third + third, top], rtol=1e-15)
+    assert "nonfinite" not in body

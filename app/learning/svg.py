@@ -15,14 +15,16 @@ import numpy as np
 WIDTH, HEIGHT = 640, 400
 LEFT, RIGHT, TOP, BOTTOM = 60, 20, 40, 40
 COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd")
+_LARGEST = float(np.finfo(np.float64).max)
 
 
 def line_chart(title: str, x: np.ndarray, curves: Sequence[tuple[str, np.ndarray]]) -> str:
     """An SVG document of ``curves`` (label, y values) over ``x``."""
     finite = np.concatenate([y[np.isfinite(y)] for _, y in curves] or [np.zeros(0)])
     y_min, y_max = (float(finite.min()), float(finite.max())) if finite.size else (-1.0, 1.0)
-    if y_max - y_min < 1e-12 * max(1.0, abs(y_max)):
-        y_min, y_max = y_min - 1.0, y_max + 1.0
+    if y_max / 2 - y_min / 2 < 1e-12 * max(1.0, abs(y_max)):  # one level: show it mid-height
+        pad = max(1.0, abs(y_max) / 4)
+        y_min, y_max = max(y_min - pad, -_LARGEST), min(y_max + pad, _LARGEST)
     x_min, x_max = float(x[0]), float(x[-1])
     scale = _Scale(x_min, x_max, y_min, y_max)
     parts = [
@@ -45,16 +47,22 @@ def line_chart(title: str, x: np.ndarray, curves: Sequence[tuple[str, np.ndarray
     return "\n".join(parts)
 
 
+def _fraction(value: float, low: float, high: float) -> float:
+    """Where ``value`` lies from ``low`` (0) to ``high`` (1), computed in halves so that no
+    difference overflows even when the range spans all of float64; 0 for an empty range."""
+    span = high / 2 - low / 2
+    return (value / 2 - low / 2) / span if span > 0 else 0.0
+
+
 class _Scale:
     def __init__(self, x_min: float, x_max: float, y_min: float, y_max: float) -> None:
         self.x_min, self.x_max, self.y_min, self.y_max = x_min, x_max, y_min, y_max
 
     def x(self, value: float) -> float:
-        span = self.x_max - self.x_min or 1.0
-        return LEFT + (value - self.x_min) / span * (WIDTH - LEFT - RIGHT)
+        return LEFT + _fraction(value, self.x_min, self.x_max) * (WIDTH - LEFT - RIGHT)
 
     def y(self, value: float) -> float:
-        return HEIGHT - BOTTOM - (value - self.y_min) / (self.y_max - self.y_min) * (
+        return HEIGHT - BOTTOM - _fraction(value, self.y_min, self.y_max) * (
             HEIGHT - TOP - BOTTOM)
 
 

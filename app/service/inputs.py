@@ -45,9 +45,10 @@ def grid_points(grid: Mapping[str, Axis], layout: Layout) -> tuple[np.ndarray, S
 
 def _axis(axis: Axis) -> np.ndarray:
     """``num`` values from ``start`` to ``stop``, both included, even when ``stop - start``
-    is beyond float64 (from -1e308 to 1e308): then as weighted means, which cannot overflow
-    (``np.linspace`` would step by infinity and give NaN)."""
-    if math.isfinite(axis.stop - axis.start):
+    is beyond float64 (from -1e308 to 1e308) or near its edge: then as weighted means, which
+    cannot overflow (``np.linspace`` steps by ``span / (num - 1)``, whose rounding can carry
+    ``3 * step`` past the largest float64 when the span is near it, or steps by infinity)."""
+    if abs(axis.stop - axis.start) < 1e300:
         return np.linspace(axis.start, axis.stop, axis.num)
     weights = np.linspace(0.0, 1.0, axis.num)
     return axis.start * (1.0 - weights) + axis.stop * weights
