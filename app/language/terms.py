@@ -94,8 +94,10 @@ def settle(evaluate: ConstantEvaluator, func: Any, *args: Any, numeric: bool = F
     """
     args = tuple(sympy.Integer(a) if isinstance(a, int) else a for a in args)
     if not all(is_constant(a) for a in args):
-        return func(*args, evaluate=False)
+        return _as_written(func, args)
     if numeric:
+        return _in_float64(evaluate, func, args)
+    if _has_nan(args) and _sorts_by_value(func):  # Max(0, nan) is "not comparable" to SymPy
         return _in_float64(evaluate, func, args)
     result = func(*args)
     if isinstance(result, Boolean) or not is_constant(result):
@@ -134,7 +136,24 @@ def _exact(number: Any) -> Any:
 
 def _in_float64(evaluate: ConstantEvaluator, func: Any, args: Sequence[Any]) -> Any:
     """``func(*args)`` at constant arguments, in float64 as JAX computes it."""
-    return sympy.Float(evaluate(func(*args, evaluate=False)))
+    return sympy.Float(evaluate(_as_written(func, args)))
+
+
+def _as_written(func: Any, args: Sequence[Any]) -> Any:
+    """``func(*args, evaluate=False)``. SymPy's Max and Min sort their arguments even then,
+    by comparing them, and a NaN constant (``acosh(0)`` in float64) has no order: they are
+    then made directly."""
+    if _has_nan(args) and _sorts_by_value(func):
+        return unevaluated(func, args)
+    return func(*args, evaluate=False)
+
+
+def _sorts_by_value(func: Any) -> bool:
+    return isinstance(func, type) and issubclass(func, (sympy.Max, sympy.Min))
+
+
+def _has_nan(args: Sequence[Any]) -> bool:
+    return any(a is sympy.nan for a in args)
 
 
 def is_constant(expr: Any) -> bool:

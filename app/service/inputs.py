@@ -37,21 +37,21 @@ def grid_points(grid: Mapping[str, Axis], layout: Layout) -> tuple[np.ndarray, S
         if shape != ():
             raise ShapeError(f"'grid' spans scalar variables only; {name!r} is a vector of "
                              f"length {shape[0]}: use 'points' for it", variable=name)
-    axes = [_axis(grid[n]) for n in layout.names]
+    axes = [axis_values(grid[n].start, grid[n].stop, grid[n].num) for n in layout.names]
     mesh = np.meshgrid(*axes, indexing="ij")
     dims = tuple(len(a) for a in axes)
     return np.stack([m.reshape(-1) for m in mesh], axis=-1).reshape(-1, len(axes)), dims
 
 
-def _axis(axis: Axis) -> np.ndarray:
+def axis_values(start: float, stop: float, num: int) -> np.ndarray:
     """``num`` values from ``start`` to ``stop``, both included, even when ``stop - start``
     is beyond float64 (from -1e308 to 1e308) or near its edge: then as weighted means, which
     cannot overflow (``np.linspace`` steps by ``span / (num - 1)``, whose rounding can carry
     ``3 * step`` past the largest float64 when the span is near it, or steps by infinity)."""
-    if abs(axis.stop - axis.start) < 1e300:
-        return np.linspace(axis.start, axis.stop, axis.num)
-    weights = np.linspace(0.0, 1.0, axis.num)
-    return axis.start * (1.0 - weights) + axis.stop * weights
+    if abs(stop - start) < 1e300:
+        return np.linspace(start, stop, num)
+    weights = np.linspace(0.0, 1.0, num)
+    return start * (1.0 - weights) + stop * weights
 
 
 def grid_results(results: Mapping[str, np.ndarray], dims: Shape) -> dict[str, np.ndarray]:

@@ -16,6 +16,7 @@ from app.engine.engine import Engine
 from app.engine.xla import KINDS
 from app.errors import InputError
 from app.learning.svg import line_chart
+from app.service.inputs import axis_values
 from app.service.pipeline import Service
 from app.service.spec import text_spec
 from schemas.differentiate import DifferentiateRequest
@@ -35,7 +36,7 @@ async def plot_svg(service: Service, expression: str, start: float, stop: float,
         {"expression": expression, "variables": declared, "derivatives": kinds,
          "grid": {name: {"start": start, "stop": stop, "num": num}}})
     body = await service.run(request)
-    x = np.linspace(start, stop, num)
+    x = axis_values(start, stop, num)  # the grid's own x values
     curves = [(label, np.asarray(body[kind], dtype=np.float64).reshape(num))
               for label, kind in zip(_LABELS, kinds, strict=False)]
     return line_chart(f"f({name}) = {expression}", x, curves)
