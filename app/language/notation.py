@@ -90,17 +90,22 @@ def _one(typed: str, i: int, before: str) -> str:
     if char.isascii() or char in KEPT:
         return char
     if char in OPERATORS:
-        return OPERATORS[char]
+        return _operator(OPERATORS[char])
     folded = unicodedata.normalize("NFKC", char)
     if folded in GREEK:
         return _greek(GREEK[folded], typed, i, before)
     if folded in OPERATORS:
-        return OPERATORS[folded]
+        return _operator(OPERATORS[folded])
     if folded.isascii() and folded.isprintable() and not folded.isalpha():
         return folded  # full-width digits and signs; a letter that looks like x stays out
     if "⁄" in folded and folded.replace("⁄", "").isascii():  # ½ is (1/2)
         return "(" + folded.replace("⁄", "/") + ")"
     return char
+
+
+def _operator(op: str) -> str:
+    """An operator, spaced so that two of them stay two: ``××`` is not ``**``."""
+    return f" {op} " if op in "*/" else op
 
 
 def _greek(name: str, typed: str, i: int, before: str) -> str:

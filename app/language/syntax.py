@@ -31,6 +31,7 @@ from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedTok
 
 from app.errors import ExpressionError, LimitError
 from app.language import ambiguity
+from app.language.catalog import FUNCTION_NAMES
 from app.language.notation import transcribe
 from app.language.tokens import ENDS_OPERAND, classify
 from app.language.tree import Syntax
@@ -130,8 +131,6 @@ def _call(fn: Token, args: list[Any], end: int, form: str = "") -> Syntax:
 
 
 def _inverse(name: str) -> str | None:
-    from app.language.catalog import FUNCTION_NAMES  # the catalog imports this package
-
     return f"a{name}" if f"a{name}" in FUNCTION_NAMES else None
 
 
