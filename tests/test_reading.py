@@ -318,3 +318,58 @@ def test_expected_tokens_are_only_those_that_can_follow(text: str, expected: lis
     said = detail.split("expected", 1)[1]
     assert all(word in said for word in expected), detail
     assert not any(word in said for word in not_expected), detail
+
+
+# --- over HTTP and in the CLI -----------------------------------------------------------------
+
+@pytest.mark.parametrize(("text", "at", "value"), [
+    ("3x^2 - 4x", {"x": 2}, 4.0), ("2 sin x cos x", {"x": 0.5}, math.sin(1.0)),
+    ("||x| - 1|", {"x": -0.25}, 0.75), ("x²y + √y", {"x": 3, "y": 4}, 38.0),
+    ("1/(γ - 1)", {"gamma": 1.4}, 2.5), ("2πr", {"r": 0.5}, math.pi),
+])
+def test_readings_over_http(api: Any, text: str, at: dict[str, float], value: float) -> None:
+    response = api.post("/v1/differentiate", json={"expression": text, "at": at,
+                                                  "derivatives": ["value"]})
+    assert response.status_code == 200, response.text
+    assert math.isclose(response.json()["value"], value, rel_tol=1e-12)
+
+
+def test_an_ambiguous_reading_over_http_is_a_problem_with_both(api: Any) -> None:
+    response = api.post("/v1/differentiate", json={"expression": "x/2y", "at": {"x": 1, "y": 2}})
+    assert response.status_code == 422
+    assert response.headers["content-type"] == "application/problem+json"
+    problem = response.json()
+    assert (problem["code"], problem["position"]) == ("ambiguous", 1)
+    assert problem["readings"] == ["x/(2y)", "x/2*y"]
+
+
+def test_unknown_function_over_http_suggests(api: Any) -> None:
+    response = api.post("/v1/differentiate", json={"expression": "2 + sinn(x)", "at": {"x": 1}})
+    problem = response.json()
+    assert (response.status_code, problem["code"], problem["position"]) == (
+        422, "unknown_function", 4)
+    assert problem["suggestions"][0] == "sin"
+
+
+def test_get_on_differentiate_says_to_post(api: Any) -> None:
+    response = api.get("/v1/differentiate")
+    assert response.status_code == 405
+    assert response.headers["allow"] == "POST"
+    assert response.headers["content-type"] == "application/problem+json"
+    problem = response.json()
+    assert problem["status"] == 405 and problem["code"] == "http_405"
+    assert "use POST" in problem["detail"] and '"expression"' in problem["detail"]
+
+
+def test_the_cli_reads_implicit_products_and_points_at_typed_characters(
+        server_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    from app.client.cli import main
+
+    assert main(["differentiate", "2x sin x", "--at", "x=1", "--url", server_url]) == 0
+    out = capsys.readouterr().out
+    assert ["f", repr(2 * math.sin(1.0))] in [line.split() for line in out.splitlines()]
+    assert main(["differentiate", "x² + sinn(x)", "--at", "x=1", "--url", server_url]) == 1
+    err = capsys.readouterr().err
+    assert "did you mean sin" in err
+    expression_line, caret_line = err.splitlines()[-2:]
+    assert expression_line[caret_line.index("^"):].startswith("sinn")
