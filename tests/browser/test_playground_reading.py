@@ -1,4 +1,4 @@
-# ruff: noqa: RUF001 - the spellings people paste, as they paste them
+
 """The playground reads what people type (2x, sin x, |x|, x², θ) and, when a name is
 unknown, shows the suggestion under the field, one click from being used."""
 
