@@ -298,6 +298,15 @@ def test_unknown_names_get_suggestions(run: Any, text: str, declared: dict[str, 
     assert f"did you mean {suggested}" in problem["detail"]
 
 
+def test_bars_around_a_vector_are_ambiguous(run: Any) -> None:
+    with pytest.raises(ExpressionError) as caught:
+        run(expression="x + |v|", variables={"x": [], "v": [3]}, at={"x": 1, "v": [1, 2, 3]})
+    assert (caught.value.code, caught.value.position) == ("ambiguous", 4)
+    out = run(expression="|v[0]| + |-x|", variables={"x": [], "v": [3]},
+              at={"x": 2, "v": [-1, 2, 3]}, derivatives=["value"])
+    assert out["value"] == 3
+
+
 def test_a_missing_value_suggests_the_reading_the_point_implies(run: Any) -> None:
     with pytest.raises(InputError) as caught:
         run(expression="sinx + 1", at={"x": 1})

@@ -282,6 +282,11 @@ class Builder:
             raise ExpressionError(
                 f"Unknown function {node.text!r} at position {node.pos}{did_you_mean(found)}",
                 node.pos, code="unknown_function", suggestions=found)
+        if node.form == "bars" and self.value(_arg(node, 0)).shape != ():
+            raise ExpressionError(
+                f"|...| at position {node.pos} holds a vector: it could mean its norm or the "
+                "absolute value of each element; write norm(...) or abs(...)", node.pos,
+                code="ambiguous", readings=["norm(...)", "abs(...)"])
         if node.form == "applied" and node.text in self.shapes:
             name = node.text
             raise ExpressionError(
