@@ -19,6 +19,10 @@ class Problem(BaseModel):
     code: str = Field(description="a stable machine-readable code")
     position: int | None = Field(None, description="0-based character offset in the expression")
     errors: list[dict[str, Any]] | None = Field(None, description="each invalid field")
+    suggestions: list[str] | None = Field(
+        None, description="unknown names: what the name was probably meant to be, best first")
+    readings: list[str] | None = Field(
+        None, description="an ambiguous spelling: how to write each of its readings")
 
 
 _RETRY_AFTER = {"Retry-After": {"description": "seconds to wait before retrying",

@@ -79,9 +79,21 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     detail = exc.detail if isinstance(exc.detail, str) else "Request failed"
     if exc.status_code == 404:
         detail = f"There is nothing at {request.url.path}; see /docs for the API"
+    if exc.status_code == 405:
+        headers = {k.lower(): v for k, v in (exc.headers or {}).items()}
+        detail = _method_detail(request, headers.get("allow", ""))
     body = problem(exc.status_code, f"http_{exc.status_code}",
                    titles.get(exc.status_code, detail), detail)
     return problem_response(body, dict(exc.headers) if exc.headers else None)
+
+
+def _method_detail(request: Request, allowed: str) -> str:
+    """What to do instead of a method the route does not take (its ``Allow`` header)."""
+    detail = f"{request.method} is not allowed on {request.url.path}; use {allowed or 'GET'}"
+    if allowed == "POST":
+        detail += (', with a JSON body such as {"expression": "sin(x)", "at": {"x": 1}} '
+                   "(see /docs)")
+    return detail
 
 
 async def _unexpected(request: Request, exc: Exception) -> Response:

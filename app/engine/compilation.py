@@ -34,8 +34,9 @@ from app.errors import (
     TooComplex,
 )
 from app.language.build import Builder, free_names
-from app.language.catalog import CONSTANTS, FUNCTION_NAMES
+from app.language.catalog import FUNCTION_NAMES
 from app.language.syntax import Syntax, SyntaxLimits, parse
+from app.language.tokens import read_from_point
 
 _NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
 Shapes = tuple[tuple[str, Shape], ...]
@@ -64,7 +65,8 @@ class CompileSpec:
         nothing is declared, and there a shape of () is the default: leaving those out is
         exact, and lets more requests (and ``/v1/plot``) share one parse."""
         sampled = None if self.declared is not None else tuple(
-            (name, shape) for name, shape in self.sampled if shape != ())
+            (name, shape) for name, shape in self.sampled
+            if shape != () or read_from_point(self.texts, name))
         return (self.texts, self.stacked, self.declared, sampled)
 
 
@@ -139,7 +141,8 @@ def build_program(spec: CompileSpec, limits: Limits) -> Program:
     if len(spec.texts) > limits.max_expressions:
         raise LimitError("max_expressions", limits.max_expressions,
                          f"The number of expressions ({len(spec.texts)})")
-    trees = [parse(t, syntax_limits(limits)) for t in spec.texts]
+    declared = tuple(name for name, _ in spec.declared or ())
+    trees = [parse(t, syntax_limits(limits), declared) for t in spec.texts]
     if sum(t.size for t in trees) > limits.max_nodes:
         raise LimitError("max_nodes", limits.max_nodes,
                          "The number of terms in all expressions")
@@ -169,13 +172,19 @@ def syntax_limits(limits: Limits) -> SyntaxLimits:
 
 def resolve_layout(declared: Shapes | None, sampled: Mapping[str, Shape],
                    trees: Sequence[Syntax], limits: Limits) -> Layout:
-    """The inputs: declared, or the free names sorted, each shaped like its sampled value."""
+    """The inputs: declared, or the free names sorted, each shaped like its sampled value.
+    Undeclared, a function's name (``gamma``) or a name written as a call (``x`` of
+    ``x(y+1)``) is a variable only when the point gives it a value: else the builder
+    says it is a function, or an unknown one."""
     if declared is not None:
         for name, _ in declared:
             check_variable_name(name, limits.max_name_chars)
         shapes = dict(declared)
     else:
-        names = sorted({n for t in trees for n in free_names(t)})
+        plain = {n for t in trees for n in free_names(t)}
+        called = {n for t in trees for n in free_names(t, called=True)}
+        names = sorted({n for n in plain if n not in FUNCTION_NAMES or n in sampled}
+                       | {n for n in called if n in sampled})
         shapes = {name: sampled.get(name, ()) for name in names}
     if len(shapes) > limits.max_variables:
         raise LimitError("max_variables", limits.max_variables,
@@ -202,8 +211,8 @@ def check_variable_name(name: str, max_chars: int = 64) -> None:
     if not _NAME.fullmatch(name) or name in ("and", "or", "not"):
         raise InputError(f"{name!r} is not a valid variable name; names are letters, digits "
                          "and _, starting with a letter", code="bad_variable_name")
-    if name in CONSTANTS or name in FUNCTION_NAMES:
-        raise InputError(f"{name!r} is a constant or function of the language and cannot be "
+    if name in ("True", "False"):
+        raise InputError(f"{name!r} is a constant condition of the language and cannot be "
                          "a variable; choose another name", code="bad_variable_name")
 
 

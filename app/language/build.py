@@ -22,7 +22,7 @@ from app.errors import ExpressionError, LimitError, NablaError, ShapeError
 from app.language import functions as F
 from app.language.calls import Call
 from app.language.catalog import CONSTANTS, FUNCTION_NAMES, lookup
-from app.language.syntax import Syntax
+from app.language.suggest import did_you_mean, suggestions
 from app.language.terms import (
     ConstantEvaluator,
     Shape,
@@ -34,6 +34,7 @@ from app.language.terms import (
     relation,
     settle,
 )
+from app.language.tree import Syntax
 
 
 def variable_symbol(name: str) -> sympy.Symbol:
@@ -41,13 +42,16 @@ def variable_symbol(name: str) -> sympy.Symbol:
     return sympy.Symbol(name, real=True)
 
 
-def free_names(tree: Syntax) -> list[str]:
-    """The variable names the expression uses, in order of first appearance."""
+def free_names(tree: Syntax, called: bool = False) -> list[str]:
+    """The variable names the expression uses, in order of first appearance; with
+    ``called``, the names written right before ``(`` instead (``x`` of ``x(y+1)``), which
+    are variables only when declared or given a value (else unknown functions)."""
     seen: dict[str, None] = {}
     stack = [tree]
     while stack:
         node = stack.pop()
-        if node.kind == "name" and node.text not in CONSTANTS:
+        if (node.kind == "name" and node.text not in CONSTANTS
+                and (node.form == "called") == called):
             seen.setdefault(node.text, None)
         stack.extend(reversed([a for a in node.args if a is not None]))
     return list(seen)
@@ -119,18 +123,28 @@ class Builder:
 
     def _name(self, node: Syntax) -> Term:
         name = node.text
+        if name in self.shapes:  # a declared variable, even if named like a constant
+            return Term(variable_symbol(name), self.shapes[name], node.pos)
         if name in CONSTANTS:
             value = CONSTANTS[name]
             return Term(value, (), node.pos, is_condition=isinstance(value, Boolean))
-        if name in self.shapes:
-            return Term(variable_symbol(name), self.shapes[name], node.pos)
+        if node.form == "called":
+            found = suggestions(name, self.shapes, called=True)
+            raise ExpressionError(
+                f"Unknown function {name!r} at position {node.pos}{did_you_mean(found)} "
+                f"(the functions are listed by GET /v1/functions); if {name} is a variable, "
+                f"declare it in variables or write {name}*(...)", node.pos,
+                code="unknown_function", suggestions=found)
         if name in FUNCTION_NAMES:
             raise ExpressionError(
-                f"{name!r} at position {node.pos} is a function; call it, as in {name}(x)",
+                f"{name!r} at position {node.pos} is a function; call it, as in {name}(x), "
+                f"or declare {name} in variables to use it as a variable",
                 node.pos, code="function_as_name")
+        found = suggestions(name, self.shapes)
         raise ExpressionError(
-            f"Unknown name {name!r} at position {node.pos}; declare it in variables",
-            node.pos, code="unknown_name")
+            f"Unknown name {name!r} at position {node.pos}{did_you_mean(found)} "
+            "(a name of several letters is one name); declare it in variables",
+            node.pos, code="unknown_name", suggestions=found)
 
     def _tuple(self, node: Syntax) -> Term:
         raise ExpressionError(
@@ -161,6 +175,18 @@ class Builder:
             for op, f in zip(node.ops, factors[1:], strict=True)
         ]
         return Term(self._left_to_right(sympy.Mul, parts), shape, node.pos)
+
+    def _juxt(self, node: Syntax) -> Term:
+        """Factors side by side, ``2x`` or ``x(y+1)``: their product."""
+        for left, right in zip(node.args, node.args[1:], strict=False):
+            if left is not None and left.form == "called" and right is not None and (
+                    right.kind == "tuple"):
+                raise ExpressionError(
+                    f"{left.text!r} at position {left.pos} is a variable, not a function: "
+                    f"it cannot take arguments", left.pos, code="misplaced_tuple")
+        factors = [self.value(_arg(node, i)) for i in range(len(node.args))]
+        shape = broadcast(factors, node, "multiply")
+        return Term(self._left_to_right(sympy.Mul, [f.expr for f in factors]), shape, node.pos)
 
     def _left_to_right(self, func: Any, parts: list[Any]) -> Any:
         """``func`` of ``parts`` in the order written: the leading constants settled one
@@ -252,9 +278,22 @@ class Builder:
     def _call(self, node: Syntax) -> Term:
         function = lookup(node.text)
         if function is None:
+            found = suggestions(node.text, self.shapes, called=True)
             raise ExpressionError(
-                f"Unknown function {node.text!r} at position {node.pos}; the functions are: "
-                + ", ".join(sorted(FUNCTION_NAMES)), node.pos, code="unknown_function")
+                f"Unknown function {node.text!r} at position {node.pos}{did_you_mean(found)}",
+                node.pos, code="unknown_function", suggestions=found)
+        if node.form == "bars" and self.value(_arg(node, 0)).shape != ():
+            raise ExpressionError(
+                f"|...| at position {node.pos} holds a vector: it could mean its norm or the "
+                "absolute value of each element; write norm(...) or abs(...)", node.pos,
+                code="ambiguous", readings=["norm(...)", "abs(...)"])
+        if node.form == "applied" and node.text in self.shapes:
+            name = node.text
+            raise ExpressionError(
+                f"{name!r} at position {node.pos} is ambiguous: it is a variable of this "
+                f"expression and a function applied to what follows; write {name}(...) for "
+                f"the function or {name}*... for the product", node.pos, code="ambiguous",
+                readings=[f"{name}(...)", f"{name}*..."])
         call = Call(self, node, function.arity, function.numeric_at_constants)
         return function.build(call)
 

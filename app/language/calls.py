@@ -14,8 +14,8 @@ from typing import Any, Protocol
 import sympy
 
 from app.errors import ExpressionError, ShapeError
-from app.language.syntax import Syntax
 from app.language.terms import SMALL_NARY, Shape, Term, broadcast
+from app.language.tree import Syntax
 
 Arity = tuple[int, int | None]  # fewest and most arguments; None: no most
 

@@ -4,40 +4,39 @@ Why Lark and not Python's ``ast``: ``ast.parse`` accepts all of Python, recurses
 (``"-" * 5000 + "x"`` raises ``RecursionError``, 5,000 ``**`` raise ``MemoryError``),
 reports byte offsets and Python's own messages, and reads ``^`` as XOR. A grammar of
 exactly our language parses with an explicit stack, gives character positions for every
-token, and can only ever produce the node kinds listed below: nothing else exists to
-refuse. The tree is built bottom-up during the parse (Lark's inline transformer), so
-depth and size limits stop a hostile input before it is whole.
+token, and can only ever produce the node kinds of ``app.language.tree``: nothing else
+exists to refuse. The tree is built bottom-up during the parse (Lark's inline
+transformer), so depth and size limits stop a hostile input before it is whole.
+
+Reading a text takes three steps: pasted notation becomes the language's characters
+(``app.language.notation``: ``x²`` is ``x^(2)``), Lark's lexer splits it and
+``app.language.tokens`` tells functions, called names and bars apart (which needs the
+declared variables), and the LALR parser builds the tree from those tokens. Positions are
+the user's throughout. A refused token is reported with exactly the tokens that could
+stand there, found by running the parser to that point again.
 """
 
 from __future__ import annotations
 
 import contextvars
+import dataclasses
 import unicodedata
+from collections.abc import Collection
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any, cast
 
 from lark import Lark, Token, Transformer
-from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
 
 from app.errors import ExpressionError, LimitError
+from app.language import ambiguity
+from app.language.catalog import FUNCTION_NAMES
+from app.language.notation import transcribe
+from app.language.tokens import ENDS_OPERAND, classify
+from app.language.tree import Syntax
 
-#: Node kinds: number, name, call, tuple, unary, power, term, arith, compare, and, or, not,
-#: index, slice. ``ops`` holds the operator tokens of n-ary kinds.
-
-
-@dataclass(frozen=True, slots=True)
-class Syntax:
-    """One node of the syntax tree, with the 0-based character offset where it starts."""
-
-    kind: str
-    pos: int
-    args: tuple[Syntax | None, ...] = ()
-    text: str = ""
-    ops: tuple[str, ...] = ()
-    op_positions: tuple[int, ...] = ()
-    depth: int = 1
-    size: int = 1
+__all__ = ["Syntax", "SyntaxLimits", "parse"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,9 +50,14 @@ class SyntaxLimits:
 
 
 _limits: contextvars.ContextVar[SyntaxLimits] = contextvars.ContextVar("syntax_limits")
+_variables: contextvars.ContextVar[Collection[str]] = contextvars.ContextVar(
+    "declared_variables", default=())
+_typed: contextvars.ContextVar[str] = contextvars.ContextVar("typed_text", default="")
 
 _TOKEN_NAMES = {
     "NAME": "a name",
+    "CALLED": "a name",
+    "FUNC": "a function",
     "NUMBER": "a number",
     "ADD_OP": "'+' or '-'",
     "MUL_OP": "'*' or '/'",
@@ -65,6 +69,9 @@ _TOKEN_NAMES = {
     "RSQB": "']'",
     "COMMA": "','",
     "COLON": "':'",
+    "LBAR": "'|'",
+    "RBAR": "'|'",
+    "ROOT": "'√'",
     "_AND": "'and'",
     "_OR": "'or'",
     "_NOT": "'not'",
@@ -72,7 +79,8 @@ _TOKEN_NAMES = {
 }
 
 
-def _node(kind: str, pos: int, args: tuple[Syntax | None, ...], **fields: Any) -> Syntax:
+def _node(kind: str, pos: int, args: tuple[Syntax | None, ...], span: tuple[int, int] | None = None,
+          **fields: Any) -> Syntax:
     children = [a for a in args if a is not None]
     depth = 1 + max((c.depth for c in children), default=0)
     size = 1 + sum(c.size for c in children)
@@ -81,7 +89,10 @@ def _node(kind: str, pos: int, args: tuple[Syntax | None, ...], **fields: Any) -
         raise LimitError("max_depth", limits.max_depth, "The nesting depth of the expression")
     if size > limits.max_nodes:
         raise LimitError("max_nodes", limits.max_nodes, "The number of terms in the expression")
-    return Syntax(kind, pos, args, depth=depth, size=size, **fields)
+    if span is None:
+        span = (min([pos, *(c.span[0] for c in children)]),
+                max([pos, *(c.span[1] for c in children)]))
+    return Syntax(kind, pos, args, depth=depth, size=size, span=span, **fields)
 
 
 def _nary(kind: str, items: list[Any]) -> Syntax:
@@ -104,35 +115,103 @@ def _check_name(token: Token) -> None:
                          f"The name at position {token.start_pos} ({len(token)} characters)")
 
 
+def _span(token: Token) -> tuple[int, int]:
+    return (token.start_pos or 0, token.end_pos or 0)
+
+
+def _leaf(kind: str, token: Token, form: str = "") -> Syntax:
+    return _node(kind, token.start_pos or 0, (), _span(token), text=str(token), form=form)
+
+
+def _call(fn: Token, args: list[Any], end: int, form: str = "") -> Syntax:
+    _check_name(fn)
+    operands = tuple(a for a in args if isinstance(a, Syntax))
+    return _node("call", fn.start_pos or 0, operands, (fn.start_pos or 0, end), text=str(fn),
+                 form=form)
+
+
+def _inverse(name: str) -> str | None:
+    return f"a{name}" if f"a{name}" in FUNCTION_NAMES else None
+
+
 class _Builder(Transformer[Token, Syntax]):
     """Lark callbacks: one per grammar alias, each returning a ``Syntax`` node."""
 
     def number(self, items: list[Token]) -> Syntax:
-        return _node("number", items[0].start_pos or 0, (), text=str(items[0]))
+        return _leaf("number", items[0])
 
     def name(self, items: list[Token]) -> Syntax:
         _check_name(items[0])
-        return _node("name", items[0].start_pos or 0, (), text=str(items[0]))
+        return _leaf("name", items[0])
+
+    def called(self, items: list[Token]) -> Syntax:
+        _check_name(items[0])
+        return _leaf("name", items[0], "called")
 
     def call(self, items: list[Any]) -> Syntax:
-        fn: Token = items[0]
-        _check_name(fn)
-        args = tuple(a for a in items[1:] if a is not None)
-        return _node("call", fn.start_pos or 0, args, text=str(fn))
+        return _call(items[0], items[1:], items[-1].end_pos or 0)
+
+    def bars(self, items: list[Any]) -> Syntax:
+        left, inner, right = items
+        return _node("call", left.start_pos or 0, (inner,), (left.start_pos or 0,
+                     right.end_pos or 0), text="abs", form="bars")
+
+    def root(self, items: list[Any]) -> Syntax:
+        sign, radicand = items
+        name = "sqrt" if sign == "√" else "cbrt"
+        return _node("call", sign.start_pos or 0, (radicand,), text=name, form="root")
+
+    def apply(self, items: list[Any]) -> Syntax:
+        fn, argument = items[0], items[-1]
+        call = _call(fn, [argument], argument.span[1], "applied")
+        if len(items) == 2:
+            return call
+        return self._function_power(call, items[1], items[2], "applied")
+
+    def apply_call(self, items: list[Any]) -> Syntax:
+        fn, pow_op, exponent = items[:3]
+        call = _call(fn, items[3:], items[-1].end_pos or 0)
+        return self._function_power(call, pow_op, exponent, "")
+
+    def _function_power(self, call: Syntax, pow_op: Token, exponent: Syntax,
+                        form: str) -> Syntax:
+        """``sin^2 x`` and ``sin^2(x)``: sin(x)^2 (``sin^-1(x)`` is refused)."""
+        ambiguity.check_function_power(call.text, exponent, _typed.get(), _inverse(call.text),
+                                       pow_op.start_pos or 0)
+        return _node("power", call.pos, (call, exponent), (call.span[0], call.span[1]),
+                     ops=(str(pow_op),), op_positions=(pow_op.start_pos or 0,), form=form)
+
+    def coefficient(self, items: list[Any]) -> Syntax:
+        return self.juxt([self.number(items[:1]), items[1]])
+
+    def group(self, items: list[Any]) -> Syntax:
+        left, inner, right = items
+        assert isinstance(inner, Syntax)
+        return dataclasses.replace(inner, span=(left.start_pos or 0, right.end_pos or 0),
+                                   form="group")
 
     def tuple(self, items: list[Any]) -> Syntax:
         lpar: Token = items[0]
-        return _node("tuple", lpar.start_pos or 0, tuple(a for a in items[1:] if a is not None))
+        return _node("tuple", lpar.start_pos or 0, tuple(a for a in items[1:-1] if a is not None),
+                     (lpar.start_pos or 0, items[-1].end_pos or 0))
 
     def unary(self, items: list[Any]) -> Syntax:
         op: Token = items[0]
         return _node("unary", op.start_pos or 0, (items[1],), text=str(op))
 
     def power(self, items: list[Any]) -> Syntax:
+        if isinstance(items[0], Token):  # a function's name as a variable: gamma^2
+            items = [self.name(items[:1]), *items[1:]]
         return _nary("power", items)
 
+    def juxt(self, items: list[Syntax]) -> Syntax:
+        ambiguity.check_product(items, _typed.get())
+        return _node("juxt", items[0].pos, tuple(items))
+
     def term(self, items: list[Any]) -> Syntax:
-        return _nary("term", items)
+        node = _nary("term", items)
+        ambiguity.check_divisors(node, _typed.get())
+        return node
 
     def arith(self, items: list[Any]) -> Syntax:
         return _nary("arith", items)
@@ -154,65 +233,109 @@ class _Builder(Transformer[Token, Syntax]):
         return _node(sub.kind, bracket.start_pos or 0, (target, *sub.args))
 
     def index(self, items: list[Syntax]) -> Syntax:
-        return Syntax("index", items[0].pos, (items[0],))
+        return Syntax("index", items[0].pos, (items[0],), span=items[0].span)
 
     def slice(self, items: list[Any]) -> Syntax:
         start, colon, stop, _colon2, step = items
-        return Syntax("slice", colon.start_pos or 0, (start, stop, step))
+        return Syntax("slice", colon.start_pos or 0, (start, stop, step),
+                      span=_span(colon))
+
+
+class _LexOnly:
+    """Keeps ``|`` in the lexer: the grammar has only the bars ``tokens`` makes of it."""
+
+    always_accept = ("BAR",)
+
+    def process(self, stream: Any) -> Any:
+        return stream
 
 
 _GRAMMAR = resources.files("app.language").joinpath("grammar.lark").read_text()
-_PARSER = Lark(
-    _GRAMMAR, parser="lalr", lexer="contextual", maybe_placeholders=True, transformer=_Builder()
-)
+_LARK = Lark(_GRAMMAR, parser="lalr", lexer="basic", maybe_placeholders=True,
+             transformer=_Builder(), postlex=_LexOnly())
+#: The same grammar building nothing: it replays a refused text to find what could follow.
+_CHECKER = Lark(_GRAMMAR, parser="lalr", lexer="basic", maybe_placeholders=True,
+                postlex=_LexOnly())
 
 
-def parse(text: str, limits: SyntaxLimits) -> Syntax:
-    """Parse expression text into a syntax tree, or raise ``ExpressionError``/``LimitError``."""
+class _Reader:
+    """Typed text -> syntax tree: transcribe, lex, classify, parse (see the docstring)."""
+
+    def parse(self, text: str) -> Syntax:
+        """The tree of ``text``, for the variables of ``parse``'s context."""
+        transcript = transcribe(text)
+        try:
+            lexed = list(_LARK.lex(transcript.text))
+        except UnexpectedCharacters as error:
+            raise _bad_character(text, transcript.origin(error.pos_in_stream or 0)) from None
+        tokens = classify(lexed, transcript, _variables.get())
+        parser = _LARK.parse_interactive()
+        for i, token in enumerate(tokens):
+            try:
+                parser.feed_token(token)
+            except UnexpectedToken:
+                raise _unexpected(text, tokens, i) from None
+        try:
+            return cast(Syntax, parser.feed_eof(tokens[-1] if tokens else None))  # type: ignore[no-untyped-call]
+        except UnexpectedToken:
+            raise _unexpected(text, tokens, len(tokens)) from None
+
+
+_PARSER = _Reader()
+
+
+def parse(text: str, limits: SyntaxLimits, variables: Collection[str] = ()) -> Syntax:
+    """Parse expression text into a syntax tree, or raise ``ExpressionError``/``LimitError``.
+    A name in ``variables`` is a variable, even where it names a function."""
     if len(text) > limits.max_chars:
         raise LimitError("max_expression_chars", limits.max_chars, "The expression's length")
     if not text.strip():
         raise ExpressionError("The expression is empty; write one, such as sin(x)", 0,
                               code="empty_expression")
-    token = _limits.set(limits)
+    tokens = (_limits.set(limits), _variables.set(variables), _typed.set(text))
     try:
-        tree = cast(Syntax, _PARSER.parse(text))
-    except UnexpectedInput as error:
-        raise _syntax_error(text, error) from None
+        return _PARSER.parse(text)
+    except UnexpectedInput as error:  # not expected: the reader raises its own errors
+        raise ExpressionError(f"The expression does not parse: {error}", 0,
+                              code="syntax_error") from None
     finally:
-        _limits.reset(token)
-    return tree
+        _typed.reset(tokens[2])
+        _variables.reset(tokens[1])
+        _limits.reset(tokens[0])
 
 
-def _syntax_error(text: str, error: UnexpectedInput) -> ExpressionError:
-    if isinstance(error, UnexpectedCharacters):
-        pos = error.pos_in_stream or 0
-        char = text[pos]
-        name = unicodedata.name(char, f"U+{ord(char):04X}")
-        hint = _char_hint(char)
-        return ExpressionError(
-            f"Unexpected character {char!r} ({name}) at position {pos}{hint}", pos,
-            code="syntax_error",
-        )
-    expected = _expected(error)
-    if isinstance(error, UnexpectedEOF) or (
-        isinstance(error, UnexpectedToken) and error.token.type == "$END"
-    ):
+def _bad_character(text: str, pos: int) -> ExpressionError:
+    char = text[pos]
+    name = unicodedata.name(char, f"U+{ord(char):04X}")
+    return ExpressionError(
+        f"Unexpected character {char!r} ({name}) at position {pos}{_char_hint(char)}", pos,
+        code="syntax_error")
+
+
+def _unexpected(text: str, tokens: list[Token], i: int) -> ExpressionError:
+    expected = _expected(tokens[:i])
+    if i == len(tokens):
         return ExpressionError(
             f"The expression ends too early; expected {expected} at position {len(text)}",
-            len(text), code="syntax_error",
-        )
-    assert isinstance(error, UnexpectedToken)
-    pos = error.token.start_pos if error.token.start_pos is not None else 0
-    return ExpressionError(
-        f"Unexpected {error.token.value!r} at position {pos}; expected {expected}", pos,
-        code="syntax_error",
-    )
+            len(text), code="syntax_error")
+    token = tokens[i]
+    pos = token.start_pos or 0
+    hint = ""
+    if token.type == "NUMBER" and i > 0 and tokens[i - 1].type in ENDS_OPERAND:
+        hint = ("; only the first factor of a product can be a number (2x, not x 2): "
+                "write * between the factors")
+    shown = text[pos:token.end_pos or pos + 1] or str(token)
+    return ExpressionError(f"Unexpected {shown!r} at position {pos}; expected {expected}{hint}",
+                           pos, code="syntax_error")
 
 
-def _expected(error: UnexpectedInput) -> str:
-    expected = getattr(error, "expected", ())
-    names = sorted({_TOKEN_NAMES.get(str(t), str(t).lower()) for t in expected})
+def _expected(before: list[Token]) -> str:
+    """The tokens that could follow ``before``: the parser replayed to that point."""
+    parser = _CHECKER.parse_interactive()
+    for token in before:
+        parser.feed_token(token)
+    accepted: set[str] = parser.accepts()  # type: ignore[no-untyped-call]
+    names = sorted({_TOKEN_NAMES.get(t, t.lower()) for t in accepted})
     if not names:
         return "something else"
     return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " or " + names[-1]

@@ -27,7 +27,7 @@ from sympy.logic.boolalg import Boolean, BooleanAtom
 
 from app.errors import ShapeError
 from app.language.packing import unevaluated
-from app.language.syntax import Syntax
+from app.language.tree import Syntax
 
 Shape = tuple[int, ...]
 #: A constant SymPy tree -> its value in float64, as compiled code would compute it.

@@ -9,6 +9,7 @@ import numpy as np
 
 from app.engine.xla import Layout, Shape
 from app.errors import LimitError, PointError, ShapeError
+from app.language.suggest import did_you_mean, suggestions
 
 
 def _array(name: str, value: Any, where: str) -> np.ndarray:
@@ -26,8 +27,10 @@ def check_names(given: Mapping[str, Any], layout: Layout, subject: str,
     """Refuse ``given`` unless it names exactly the layout's variables."""
     missing = [n for n in layout.names if n not in given]
     if missing:
+        found = suggestions(missing[0], [n for n in given if n not in layout.names])
         raise PointError(f"{subject} lacks the variable {missing[0]!r}; give {what} "
-                         f"for each of {', '.join(layout.names)}", variable=missing[0])
+                         f"for each of {', '.join(layout.names)}{did_you_mean(found)}",
+                         variable=missing[0], suggestions=found)
     extra = [n for n in given if n not in layout.names]
     if extra:
         shown = extra[0] if len(extra[0]) <= 64 else extra[0][:64] + "..."

@@ -70,7 +70,7 @@ export function parse(text) {
   const postfix = () => {
     let a = atom();
     for (;;) {
-      if (is("(") && a.t === "name") {
+      if (is("(") && a.t === "name" && isFunction(a.v)) {
         i++;
         const args = is(")") ? [] : list();
         expect(")");
@@ -109,6 +109,25 @@ export function parse(text) {
   return tree;
 }
 
+/** The names of the language's functions (GET /v1/functions); until they come, every
+ * name before "(" is taken for one. */
+const FUNCTIONS = new Set();
+const isFunction = (name) => FUNCTIONS.size === 0 || FUNCTIONS.has(name);
+
+/** The variables of a text this parser cannot read (2x, sin x, |x|, x², θ): its names
+ * that are not functions, constants or keywords, nor written only right before "(". The
+ * service reads the text itself, and says what is wrong with it. */
+export function looseNames(text) {
+  const spelled = [...text].map((c) => (LETTERS[c] ? ` ${LETTERS[c]} ` : c)).join("")
+    .replace(/(?<![A-Za-z0-9_.])(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?/g, " ");
+  const plain = new Set();
+  for (const m of spelled.matchAll(/([A-Za-z][A-Za-z0-9_]*)(\()?/g)) {
+    const known = FUNCTIONS.has(m[1]) || CONSTANTS.has(m[1]) || KEYWORDS.has(m[1]);
+    if (!known && !m[2]) plain.add(m[1]);
+  }
+  return [...plain].sort();
+}
+
 /** The variables of a tree: names that are neither functions nor constants, sorted. */
 export function freeNames(tree) {
   const names = new Set();
@@ -129,6 +148,7 @@ const GREEK = {
   Gamma: "Γ", Delta: "Δ", Theta: "Θ", Lambda: "Λ", Xi: "Ξ", Pi: "Π", Sigma: "Σ", Phi: "Φ",
   Psi: "Ψ", Omega: "Ω", pi: "π",
 };
+const LETTERS = Object.fromEntries(Object.entries(GREEK).map(([name, letter]) => [letter, name]));
 const RELATIONS = { "<": "&lt;", "<=": "≤", ">": "&gt;", ">=": "≥", "==": "=", "!=": "≠" };
 const FUNCTION_LABELS = { sigmoid: "σ", gamma: "Γ", lgamma: "ln Γ", loggamma: "ln Γ", log: "log" };
 const PRE = { or: 1, and: 2, not: 3, cmp: 4, add: 5, mul: 6, neg: 7, pow: 8, atom: 9 };
@@ -351,7 +371,9 @@ function renderVariables(names) {
 }
 
 function syncVariables() {
-  try { renderVariables(freeNames(parse(input.value))); } catch { /* the server says what is wrong */ }
+  let names;
+  try { names = freeNames(parse(input.value)); } catch { names = looseNames(input.value); }
+  renderVariables(names);
 }
 
 function renderExamples() {
@@ -478,8 +500,41 @@ function showError(doc, expression) {
     input.setSelectionRange(pos, Math.min(pos + 1, expression.length));
   }
   echo.hidden = pos === null;
+  showSuggestions(box.querySelector(".error-suggest"), doc, expression, pos);
   box.hidden = false;
   input.setAttribute("aria-invalid", "true");
+}
+
+/** Under the field: "Did you mean sin?" (each a button that puts it in place of the
+ * unknown name), or the ways to write an ambiguous spelling. */
+function showSuggestions(hint, doc, expression, pos) {
+  hint.replaceChildren();
+  const names = Array.isArray(doc.suggestions) ? doc.suggestions : [];
+  const readings = Array.isArray(doc.readings) ? doc.readings : [];
+  const options = names.length ? names : readings;
+  hint.hidden = options.length === 0;
+  if (!options.length) return;
+  hint.append(names.length ? "Did you mean " : "Write ");
+  options.forEach((text, k) => {
+    if (k) hint.append(k === options.length - 1 ? " or " : ", ");
+    if (!names.length || pos === null) {
+      const code = document.createElement("code");
+      code.textContent = text;
+      hint.append(code);
+      return;
+    }
+    const b = document.createElement("button");
+    Object.assign(b, { type: "button", className: "suggestion", textContent: text });
+    b.addEventListener("click", () => {
+      const typed = expression.slice(pos).match(/^[A-Za-z][A-Za-z0-9_]*/);
+      const length = typed ? typed[0].length : 1;
+      input.value = expression.slice(0, pos) + text + expression.slice(pos + length);
+      syncVariables();
+      form.requestSubmit();
+    });
+    hint.append(b);
+  });
+  hint.append(names.length ? "?" : "");
 }
 
 function clearError() {
@@ -489,11 +544,20 @@ function clearError() {
 
 // ---------------------------------------------------------------- results
 
+/** f typeset: as typed when this page's parser reads it, else as nabla read it (the
+ * symbolic value it sent back in its own syntax, shortened where SymPy found a shorter
+ * form: 2 sin x cos x comes back as sin(2*x)). */
+function formulaML(expression, r) {
+  try { return ml(parse(expression)).ml; } catch { /* 2x, |x|, x²: the service read it */ }
+  const read = r.symbolic && typeof r.symbolic.value === "string" ? r.symbolic.value : expression;
+  return exprML(read);
+}
+
 function showPoint(expression, at, r) {
   $("#result").hidden = false;
   const args = state.names.map(nameML).join(mo(","));
   const f = state.names.length ? mrow(mi("f"), mo("&#x2061;"), fenced(args)) : mi("f");
-  $("#formula").innerHTML = math(mrow(f, mo("="), exprML(expression)));
+  $("#formula").innerHTML = math(mrow(f, mo("="), formulaML(expression, r)));
   $("#where").innerHTML = state.names.length ? "at " + state.names.map((n) => math(mrow(nameML(n), mo("="),
     Array.isArray(at[n]) ? fenced(at[n].map(numML).join(mo(","))) : numML(at[n])), false)).join(", ") : "";
   const rows = [];
@@ -782,6 +846,10 @@ form.addEventListener("submit", run);
 input.addEventListener("input", syncVariables);
 input.addEventListener("keydown", (ev) => { if (ev.key === "Enter") { ev.preventDefault(); form.requestSubmit(); } });
 renderExamples();
+fetch("/v1/functions").then((response) => response.json()).then((doc) => {
+  for (const f of doc.functions || []) for (const name of [f.name, ...(f.aliases || [])]) FUNCTIONS.add(name);
+  syncVariables();
+}).catch(() => { /* then every name before "(" is taken for a function */ });
 const fromHash = decodeURIComponent(location.hash.slice(1));
 if (fromHash) input.value = fromHash;
 state.vars.set("x", { at: "1", from: "-6.28", to: "6.28" });
