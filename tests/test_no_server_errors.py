@@ -26,7 +26,9 @@ from tests.inprocess import InProcess
 
 TOKENS = ["x", "y", "v", "t", "0", "1", "2.5", "1e308", "1e-320", ".5", "pi", "e", "+", "-",
           "*", "/", "**", "^", "(", ")", ",", "[", "]", ":", "<", "<=", "==", "!=", ">",
-          "and", "or", "not", " ", *sorted(FUNCTION_NAMES)]
+          "and", "or", "not", " ", "|", "%", "\u00b2", "\u207b\u00b9", "\u03c0", "\u03b8",
+          "\u221a", "\u221b", "\u00b7", "\u00d7", "\u00f7", "\u2212", "\uff12", "sin^2",
+          "2x", "x y", *sorted(FUNCTION_NAMES)]
 NAMES = ["x", "y", "v", "t", "pi", "sin", "", "x" * 70, "é", "_x", "and"]
 EXTREME_INTEGERS = [0, 1, -1, 2**31, 2**53 + 1, 2**63 - 1, 2**63, 2**63 + 1, 2**64 - 1, 2**64,
                     -2**63, -2**63 - 1, -2**64, 10**30, 10**400, -10**400]
@@ -53,9 +55,12 @@ def _grow(inner: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
         lambda name: st.sampled_from(ARITIES[name]).flatmap(
             lambda arity: st.lists(inner, min_size=arity, max_size=arity).map(
                 lambda args: f"{name}({', '.join(args)})")))
-    binary = st.tuples(inner, st.sampled_from(["+", "-", "*", "/", "^", "<", "=="]), inner).map(
+    binary = st.tuples(inner, st.sampled_from(["+", "-", "*", "/", "^", "<", "==", "", "%",
+                                               "\u00b7"]), inner).map(
         lambda t: f"({t[0]} {t[1]} {t[2]})")
-    return st.one_of(call, binary, inner.map(lambda t: f"-{t}"))
+    bars = inner.map(lambda t: f"|{t}|")
+    applied = st.tuples(st.sampled_from(sorted(ARITIES)), inner).map(lambda t: f"{t[0]} {t[1]}")
+    return st.one_of(call, binary, bars, applied, inner.map(lambda t: f"-{t}"))
 
 
 trees = st.recursive(leaves, _grow, max_leaves=8)
