@@ -309,3 +309,8 @@ def _elementwise(func: Callable[..., Any], args: list[Expanded]) -> Expanded:
         return func(*args)
     n = lengths.pop()
     return [func(*(a[i] if isinstance(a, list) else a for a in args)) for i in range(n)]
+
+
+def tidy(expr: Any) -> Any:
+    """``expr`` simplified where that is cheap and shorter (as every formula here is)."""
+    return _tidy(expr)
