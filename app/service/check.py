@@ -74,7 +74,20 @@ async def check(run: Runner, request: DifferentiateRequest, signature: Signature
         answer["claimed"] = await _claimed(run, claimed, layout, at_x, tolerance, single)
     if single:
         _drop_batch_axis(answer)
-    return answer
+    return _plain(answer)
+
+
+def _plain(value: Any) -> Any:
+    """Arrays as nested lists (NaN and infinities as None): the check is small."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return _plain(value.tolist())
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    return value
 
 
 class Probe:
