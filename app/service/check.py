@@ -74,7 +74,8 @@ async def check(run: Runner, request: DifferentiateRequest, signature: Signature
         answer["claimed"] = await _claimed(run, claimed, layout, at_x, tolerance, single)
     if single:
         _drop_batch_axis(answer)
-    return _plain(answer)
+    plain: dict[str, Any] = _plain(answer)
+    return plain
 
 
 def _plain(value: Any) -> Any:
