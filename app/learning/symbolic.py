@@ -253,6 +253,8 @@ def depth(expr: Any) -> int:
 
 
 def _nested(value: Any, func: Callable[[Any], str]) -> Any:
+    if isinstance(value, dict):
+        return {k: _nested(v, func) for k, v in value.items()}
     if isinstance(value, list):
         return [_nested(v, func) for v in value]
     return func(value)

@@ -197,9 +197,9 @@ class Series:
     combined from them."""
 
     def __init__(self, plan: OrderPlan, results: Mapping[str, np.ndarray], lead: int) -> None:
-        kind = plan.kinds[-1]
-        values = results[kind]
-        self.values = np.moveaxis(values, [lead, lead + 1], [0, 1])
+        kinds = [k for k in plan.kinds if series_shape(k) is not None]
+        self.values = (np.moveaxis(results[kinds[0]], [lead, lead + 1], [0, 1]) if kinds
+                       else np.zeros((0, 0)))  # partials of order 0 alone: no series
         self.plan = plan
         offset = 1 if plan.directional else 0
         self.named = {w: i + offset for i, w in enumerate(plan.named)}
@@ -221,7 +221,7 @@ class Series:
             return value
         if len(alpha) == 1:
             return self.along(rows[((alpha[0][0], 1),)], d)
-        total = np.zeros_like(self.along(0, d))
+        total: np.ndarray = np.zeros(())
         for beta in _box(alpha):
             given = dict(beta)
             weight = math.prod(math.comb(p, given.get(name, 0)) for name, p in alpha)
@@ -249,9 +249,12 @@ def add_orders(body: dict[str, Any], plan: OrderPlan, results: Mapping[str, np.n
         body["directional"] = np.ascontiguousarray(np.moveaxis(stacked, 0, lead))
         nonfinite.add("directional", body["directional"])
     if plan.partials:
-        zero = np.zeros_like(series.along(0, 1))
-        here = zero if value is None else value
-        stacked = np.stack([series.partial(a, series.named, here) for a in plan.partials])
+        assert value is not None or all(plan.partials)  # with_orders asks for f's value
+        here = np.zeros(()) if value is None else value
+        stacked = np.stack([np.broadcast_to(series.partial(a, series.named, here),
+                                            here.shape if not all(plan.partials)
+                                            else series.along(0, 1).shape)
+                            for a in plan.partials])
         body["partials"] = np.ascontiguousarray(np.moveaxis(stacked, 0, lead))
         nonfinite.add("partials", body["partials"])
     return nonfinite
