@@ -7,10 +7,12 @@ referee, at each of the request's points.
                          (4 eps max|f| / h). The gradient from values of f, the Hessian from
                          the gradient (its columns).
     Taylor remainder     step-free: r(h) = |f(x + h d) - f(x) - h g·d| shrinks as h^2 when g
-                         is the gradient and as h when it is not; the observed rate is the
-                         median of log2 r(h) / r(h/2) over 8 halvings, along each axis and
-                         the diagonal. A remainder at rounding level throughout (f linear
-                         along d) has no rate, and agrees.
+                         is the gradient and as h when it is not; the observed rate is
+                         log2 r(h) / r(h/2) at the smallest steps (the median of the last 3
+                         of 16 halvings whose remainders are above rounding), along each axis
+                         and the diagonal: an error in g shows as h takes over from h^2. A
+                         remainder at rounding level throughout (f linear along d) has no
+                         rate, and agrees.
 
 A component agrees when |computed - estimate| is within ``tolerance`` times the larger of
 the gradient's (or Hessian's) largest magnitude, or within the estimate's own error: a
@@ -37,7 +39,11 @@ STEP = 1e-3
 LEVELS = 3
 #: The Taylor test's first step (relative to max(1, |x|)) and its halvings.
 TAYLOR_STEP = 1e-2
-HALVINGS = 8
+HALVINGS = 16
+#: Remainders within this many rounding errors of f are noise, not a rate.
+ROUNDING = 1024
+#: The rate is the median of the last (smallest-step) ratios above rounding: the asymptote.
+TAIL = 3
 #: A rate at least this counts as second order (h^2: 2, wrong gradient: 1).
 RATE_AGREES = 1.5
 
@@ -172,10 +178,10 @@ def _rates(layout: Layout, measured: Measured, gradient: np.ndarray,
         slope = float(gradient[point] @ direction)
         with np.errstate(all="ignore"):
             remainders = np.abs(measured.along[point, d] - f0 - steps * slope)
-            floor = 64 * EPS * (abs(f0) + np.abs(steps * slope)) + np.finfo(float).tiny
+            floor = ROUNDING * EPS * (abs(f0) + np.abs(steps * slope)) + np.finfo(float).tiny
             usable = (remainders > floor)
             ratios = np.log2(remainders[:-1] / remainders[1:])[usable[:-1] & usable[1:]]
-        finite = ratios[np.isfinite(ratios)]
+        finite = ratios[np.isfinite(ratios)][-TAIL:]
         rate = float(np.median(finite)) if finite.size else None
         flat = not usable.any() and bool(np.isfinite(remainders).all())
         listed.append({"direction": names[d], "steps": steps.tolist(),
