@@ -86,6 +86,11 @@ def plan_orders(request: DifferentiateRequest, n: int, outputs: int,
     plan = OrderPlan(n=n)
     order = DEFAULT_ORDER if request.order is None else request.order
     _check_order("'order'", order, limits)
+    asked = [name for name in ("direction", "partials", "taylor", "check")
+             if getattr(request, name) is not None]
+    if n == 0 and (asked or order > DEFAULT_ORDER):
+        raise InputError(f"'{(asked or ['order'])[0]}' needs a variable to differentiate "
+                         "by, and f has none", code="no_variables")
     if request.direction is not None:
         if order < 1:
             raise InputError("'direction' needs an 'order' of 1 or more: the derivatives "
