@@ -117,7 +117,7 @@ def plan_orders(request: DifferentiateRequest, n: int, outputs: int,
                              f"The Taylor polynomial of order {k} in {n} coordinates "
                              f"({count} coefficients)")
         plan.taylor, plan.remainder = k, request.taylor.remainder_at is not None
-        plan.indexed = [a for a in multi_indices(n, k) if a]
+        plan.indexed = _union(_box(alpha) for alpha in multi_indices(n, k))
     return plan
 
 
