@@ -37,7 +37,7 @@ class CheckRequest(BaseModel):
     gradient: Annotated[list[str], Field(min_length=1)] | None = Field(
         None, description="a claimed gradient: one formula per coordinate, in coordinate "
         "order, in the expression language (\"check my answer\")")
-    tolerance: Annotated[float, Field(strict=False, gt=0, le=1, allow_inf_nan=False)] = Field(
+    tolerance: Annotated[float, Field(strict=True, gt=0, le=1, allow_inf_nan=False)] = Field(
         1e-6, description="relative agreement asked of each component (of the error "
         "scaled by the larger of 1 and the component's magnitude)")
 
@@ -147,10 +147,10 @@ class ImplicitRequest(BaseModel):
     order: Annotated[int, Field(strict=True, ge=1)] = Field(
         2, description="derivatives 1 .. order (one independent variable); with several, "
         "order 1 gives the gradient and 2 the Hessian too")
-    tolerance: Annotated[float, Field(gt=0, allow_inf_nan=False)] = Field(
+    tolerance: Annotated[float, Field(strict=True, gt=0, allow_inf_nan=False)] = Field(
         1e-9, description="how close F - G must be to 0 at the point, relative to the "
         "larger of 1 and |F| + |G|")
-    symbolic: bool = Field(True, description="also the formulas (bounded: 'skipped' when "
+    symbolic: Annotated[bool, Field(strict=True)] = Field(True, description="also the formulas (bounded: 'skipped' when "
                            "too big)")
 
 
