@@ -150,8 +150,8 @@ class ImplicitRequest(BaseModel):
     tolerance: Annotated[float, Field(strict=True, gt=0, allow_inf_nan=False)] = Field(
         1e-9, description="how close F - G must be to 0 at the point, relative to the "
         "larger of 1 and |F| + |G|")
-    symbolic: Annotated[bool, Field(strict=True)] = Field(True, description="also the formulas (bounded: 'skipped' when "
-                           "too big)")
+    symbolic: Annotated[bool, Field(strict=True)] = Field(
+        True, description="also the formulas (bounded: 'skipped' when too big)")
 
 
 class ImplicitResponse(BaseModel):
