@@ -88,7 +88,7 @@ def _grow(inner: st.SearchStrategy[tuple[str, Any]]) -> st.SearchStrategy[tuple[
 expressions = st.recursive(_leaf(), _grow, max_leaves=5).filter(
     lambda e: e[1].has(X) or e[1].has(Y))
 points = st.tuples(st.floats(-1.5, 1.5), st.floats(-1.5, 1.5))
-ORACLE = settings(max_examples=12, deadline=None, derandomize=True, database=None,
+ORACLE = settings(max_examples=25, deadline=None, derandomize=True, database=None,
                   suppress_health_check=[HealthCheck.too_slow,
                                          HealthCheck.function_scoped_fixture])
 
