@@ -313,3 +313,43 @@ def test_kinds_round_trip() -> None:
     assert tensor_order(tensor_kind(7)) == 7
     assert series_shape(series_kind(5, 12)) == (5, 12)
     assert tensor_order("hessian") is None and series_shape("value") is None
+
+
+# -- the Taylor-mode rules nabla adds to jet ------------------------------------------------
+
+V = sympy.Symbol("v", real=True)
+
+
+@pytest.mark.parametrize(("text", "f", "a"), [
+    ("asin(x)", sympy.asin(X), 0.3), ("acos(x)", sympy.acos(X), -0.4),
+    ("atan(x)", sympy.atan(X), 1.7), ("tan(x)", sympy.tan(X), 0.9),
+    ("cbrt(x)", sympy.cbrt(X), 2.5), ("cbrt(x)", -sympy.cbrt(-X), -2.5),
+    ("lgamma(x)", sympy.loggamma(X), 3.3), ("polygamma(1, x)", sympy.polygamma(1, X), 1.4),
+    ("gamma(x)", sympy.gamma(X), 2.2), ("softplus(x)", sympy.log(1 + sympy.exp(X)), -0.6),
+    ("prod(v)", None, 0.0),
+], ids=["asin", "acos", "atan", "tan", "cbrt", "cbrt-negative", "lgamma", "polygamma",
+        "gamma", "softplus", "prod"])
+def test_taylor_mode_rules(run: Any, text: str, f: sympy.Expr | None, a: float) -> None:
+    """The derivatives 1 .. 6 along an axis, by the rules added to jet, against SymPy."""
+    if f is None:  # prod of (1 + t, 2 + 2t, 3 - t): a cubic in t
+        t = sympy.Symbol("t")
+        g = (1 + t) * (2 + 2 * t) * (3 - t)
+        body = run(expression=text, variables={"v": [3]}, at={"v": [1.0, 2.0, 3.0]}, order=6,
+                   direction={"v": [1.0, 2.0, -1.0]}, derivatives=["value"])
+        want = [float(sympy.diff(g, t, j).subs(t, 0)) for j in range(1, 7)]
+        np.testing.assert_allclose(np.asarray(body["directional"]), want, atol=1e-12)
+        return
+    body = run(expression=text, at={"x": a}, order=6, direction={"x": 1.0},
+               derivatives=["value"])
+    for j in range(1, 7):
+        want = exact(sympy.diff(f, X, j), {X: a})
+        assert close(float(body["directional"][j - 1]), want, 1e-9), (text, j)
+
+
+def test_taylor_mode_keeps_jax_s_kink_conventions(run: Any) -> None:
+    """relu'(0) = 0 and abs'(0) = 1, as JAX's own rules say (jet alone would ignore relu's
+    custom rule and average max's tie to 1/2)."""
+    body = run(expression="relu(x) + abs(y)", at={"x": 0.0, "y": 0.0}, order=3,
+               direction={"x": 1.0, "y": 1.0}, derivatives=["value", "gradient"])
+    assert np.asarray(body["directional"]).tolist() == [1.0, 0.0, 0.0]
+    assert np.asarray(body["gradient"]).tolist() == [0.0, 1.0]
