@@ -29,6 +29,11 @@ class Limits(BaseSettings):
     max_name_chars: int = Field(64, description="characters in one name")
     max_literal: float = Field(1e300, description="magnitude of a number literal")
     max_exponent: float = Field(1_000, description="magnitude of a constant exponent")
+    max_derivative_order: int = Field(10, description="the highest derivative order of "
+                                      "'order', 'partials', 'taylor' and /v1/implicit")
+    max_tensor_entries: int = Field(100_000, description="numbers in one point's tensor of "
+                                    "the highest order (outputs x coordinates^k), and "
+                                    "coefficients of a Taylor polynomial")
 
 
 def _default_workers() -> int:

@@ -15,7 +15,7 @@ from app.api.apikeys import ApiKeys
 from app.api.limits import BodySizeLimit, ConcurrencyLimit
 from app.api.memo import ResponseMemo
 from app.api.ratelimit import Limiter, RateLimit
-from app.api.routes import differentiate, docs, functions, health, pages, plot
+from app.api.routes import differentiate, docs, functions, health, implicit, pages, plot
 from app.api.uploads import WholeBodies
 from app.config import Settings, get_settings
 from app.service.pipeline import Service
@@ -65,6 +65,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                        limiter=Limiter.from_settings(settings))
     observability.install(app, settings, service.cache)
     app.include_router(differentiate.router)
+    app.include_router(implicit.router)
     app.include_router(plot.router)
     app.include_router(functions.router)
     app.include_router(health.router)

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 
-from bench import machine, report, rows
+from bench import machine, orders, report, rows
 from bench.core import Bench, Plan, Row
 from bench.isolation import isolation
 
@@ -26,6 +26,8 @@ ROWS: dict[str, Callable[[Bench], Row]] = {
     "vectorised": rows.vectorised,
     "batch": rows.batch,
     "transport": rows.transport,
+    "tensor4": orders.tensor4,
+    "taylor10": orders.taylor10,
     "memory": lambda bench: rows.memory(bench, bench.memo.get("rows_run", [])),
     "isolation": isolation,
 }

@@ -8,6 +8,15 @@ from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, model_validat
 from typing_extensions import TypeAliasType
 
 from schemas.learning import LEARNER_EXAMPLES, Cost, Graph, Symbolic
+from schemas.orders import (
+    ORDER_EXAMPLES,
+    CheckRequest,
+    CheckResponse,
+    Order,
+    Powers,
+    TaylorRequest,
+    TaylorResponse,
+)
 
 FiniteNumber = Annotated[float, Field(strict=True, allow_inf_nan=False)]
 # A variable is a scalar or a vector: its value at a point is a number or a list of numbers.
@@ -41,6 +50,7 @@ DIFFERENTIATE_EXAMPLES = {
         "value": {"expression": "where(x > 0, sqrt(x), 0)", "at": {"x": -1}},
     },
     **LEARNER_EXAMPLES,
+    **ORDER_EXAMPLES,
 }
 
 
@@ -92,6 +102,20 @@ class DifferentiateRequest(BaseModel):
     cotangent: FiniteNumber | list[FiniteNumber] | None = Field(
         None, description="for 'vjp': m numbers, one per output (default all ones; a number "
         "or a list of one for a scalar f)")
+    order: Order | None = Field(
+        None, description="the highest derivative order (default 2). From 3, the answer "
+        "has 'tensors' of orders 3 .. order; with 'direction', 'directional' instead")
+    direction: Point | None = Field(
+        None, description="a direction, shaped like the variables: the answer has "
+        "'directional', the derivatives of order 1 .. 'order' along it (no tensor built)")
+    partials: Annotated[list[Powers], Field(min_length=1)] | None = Field(
+        None, description="mixed partials by multi-index, coordinate -> power: "
+        "{\"x\": 2, \"y\": 1} is ∂³f/∂x²∂y (no tensor built)")
+    taylor: TaylorRequest | None = Field(
+        None, description="the Taylor polynomial of this order about the point 'at'")
+    check: CheckRequest | None = Field(
+        None, description="check the gradient and Hessian against finite differences and "
+        "a step-free Taylor test; with 'gradient', a claimed gradient too")
 
     @model_validator(mode="after")
     def _one_of_at_points(self) -> Self:
@@ -113,6 +137,14 @@ class DifferentiateRequest(BaseModel):
             raise ValueError("'explain' works at one point: give 'at'")
         return self
 
+    @model_validator(mode="after")
+    def _orders(self) -> Self:
+        if self.taylor is not None and self.at is None:
+            raise ValueError("'taylor' expands about one point: give 'at'")
+        if self.check is not None and self.grid is not None:
+            raise ValueError("'check' works at 'at' or 'points', not on a 'grid'")
+        return self
+
 
 class NonFinite(BaseModel):
     """Where a result is not a finite number (it is written as null)."""
@@ -120,7 +152,8 @@ class NonFinite(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     field: Literal["value", "gradient", "jacobian", "hessian", "jvp", "vjp", "graph.value",
-                   "graph.adjoint"]
+                   "graph.adjoint", "directional", "partials"] | Annotated[
+        str, Field(pattern=r"^tensors\.[0-9]+$")]
     index: list[int] = Field(description="the entry's index within the field (for the "
                              "graph: the node id, then the index within its value)")
     kind: Literal["nan", "inf", "-inf"]
@@ -141,6 +174,14 @@ class DifferentiateResponse(BaseModel):
     hessian: Nested | None = Field(None, description="n x n, or m x n x n for a vector f")
     jvp: Nested | None = Field(None, description="J·tangent: a number, or m numbers")
     vjp: Nested | None = Field(None, description="cotangentᵀ·J: n numbers")
+    tensors: dict[str, Nested] | None = Field(
+        None, description="with 'order' k >= 3: order (as text) -> the derivative tensor, "
+        "[n]*j for a scalar f, [m] + [n]*j for a vector f")
+    directional: Nested | None = Field(
+        None, description="with 'direction': [D1, ..., Dk], the derivatives along it")
+    partials: Nested | None = Field(None, description="with 'partials': one per multi-index")
+    taylor: TaylorResponse | None = Field(None, description="with 'taylor'")
+    check: CheckResponse | None = Field(None, description="with 'check'")
     symbolic: Symbolic | None = Field(None, description="the formulas, when asked for")
     graph: Graph | None = Field(None, description="with 'explain': the computational graph")
     cost: Cost | None = Field(None, description="with 'explain': flops of each computation")

@@ -22,7 +22,14 @@ class Symbolic(BaseModel):
     jacobian: list[list[str]] | None = Field(None, description="vector f: m x n")
     hessian: list[list[str]] | list[list[list[str]]] | None = Field(
         None, description="n x n, or m x n x n")
-    latex: dict[str, Formulas] | None = Field(None, description="the same keys, in LaTeX")
+    tensors: dict[str, Any] | None = Field(None, description="with 'order' >= 3: order -> "
+                                           "the tensor's formulas")
+    directional: list[str] | list[list[str]] | None = Field(
+        None, description="with 'direction': the derivatives along it")
+    partials: list[str] | list[list[str]] | None = Field(
+        None, description="with 'partials': one per multi-index")
+    latex: dict[str, Formulas | dict[str, Any]] | None = Field(
+        None, description="the same keys, in LaTeX")
     skipped: str | None = Field(None, description="why no formulas were written (too big, "
                                 "or SymPy ran out of time)")
 

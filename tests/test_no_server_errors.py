@@ -115,7 +115,33 @@ def well_formed(draw: st.DrawFn) -> dict[str, Any]:
         body["tangent"] = draw(st.lists(floats, min_size=1, max_size=3))
     if "vjp" in body["derivatives"] and draw(st.booleans()):
         body["cotangent"] = draw(st.one_of(floats, st.lists(floats, max_size=3)))
+    body.update(draw(past_the_hessian(names, where)))
     return body
+
+
+@st.composite
+def past_the_hessian(draw: st.DrawFn, names: list[str], where: str) -> dict[str, Any]:
+    """Often nothing; else an order, a direction, partials, a Taylor polynomial or a
+    check, shaped as the schema says (issue 12)."""
+    extra: dict[str, Any] = {}
+    small = st.one_of(st.integers(0, 6), integers)
+    if draw(st.integers(0, 3)) == 0:
+        extra["order"] = draw(small)
+    if draw(st.integers(0, 4)) == 0:
+        extra["direction"] = {n: draw(floats) for n in names}
+        extra.setdefault("order", draw(st.integers(1, 5)))
+    if draw(st.integers(0, 4)) == 0:
+        extra["partials"] = draw(st.lists(st.dictionaries(
+            st.sampled_from([*names, "x", "z", "x[0]"]), st.integers(0, 4), max_size=2),
+            min_size=1, max_size=3))
+    if where == "at" and draw(st.integers(0, 4)) == 0:
+        extra["taylor"] = {"order": draw(small)}
+        if draw(st.booleans()):
+            extra["taylor"]["remainder_at"] = {n: draw(floats) for n in names}
+    if where in ("at", "rows") and draw(st.integers(0, 5)) == 0:
+        extra["check"] = draw(st.one_of(st.just({}), st.fixed_dictionaries(
+            {"gradient": st.lists(expressions, min_size=1, max_size=3)})))
+    return extra
 
 
 @st.composite
@@ -142,6 +168,16 @@ def bodies(draw: st.DrawFn) -> dict[str, Any]:
         "derivatives": st.lists(st.sampled_from([*DERIVATIVES, "laplacian", ""]), max_size=4),
         "tangent": st.lists(numbers, max_size=4),
         "cotangent": st.one_of(numbers, st.lists(numbers, max_size=3)),
+        "order": st.one_of(integers, numbers, st.none()),
+        "direction": st.one_of(st.dictionaries(names_or_xy, values, max_size=3), values),
+        "partials": st.one_of(st.lists(st.dictionaries(names_or_xy, integers, max_size=3),
+                                       max_size=3), values),
+        "taylor": st.one_of(st.fixed_dictionaries({"order": integers}), values,
+                            st.fixed_dictionaries({"order": integers, "remainder_at":
+                                                   st.dictionaries(names_or_xy, values)})),
+        "check": st.one_of(st.just({}), values, st.fixed_dictionaries(
+            {"gradient": st.lists(expressions, max_size=3)}),
+            st.fixed_dictionaries({"tolerance": numbers})),
         "extra": values,
     }
     changed = draw(st.sampled_from([0, 0, 1, 1, 1, 2]))
@@ -216,13 +252,20 @@ def test_no_body_gets_a_server_error(nabla: InProcess, body: dict[str, Any], how
        span=st.one_of(st.sampled_from([1.0, 1e-300, 1e300]), floats, numbers),
        num=st.one_of(st.integers(2, 40), integers),
        variable=st.one_of(st.none(), st.none(), st.sampled_from(NAMES)),
-       order=st.one_of(st.integers(1, 2), integers))
+       order=st.one_of(st.integers(1, 5), integers),
+       taylor=st.one_of(st.none(), st.none(), st.tuples(floats, st.one_of(st.none(),
+                                                                         st.integers(0, 4),
+                                                                         integers))))
 def test_no_plot_gets_a_server_error(nabla: InProcess, expression: str, start: float,
                                      span: Any, num: int, variable: str | None,
-                                     order: int) -> None:
+                                     order: int, taylor: Any) -> None:
     stop = start + span if isinstance(span, float) else span
     params = {"expression": expression, "start": start, "stop": stop, "num": num,
               "order": order, **({"variable": variable} if variable is not None else {})}
+    if taylor is not None:
+        params["taylor_at"] = taylor[0]
+        if taylor[1] is not None:
+            params["taylor_order"] = taylor[1]
     assert_not_a_server_error(nabla.request("GET", "/v1/plot", params=params))
 
 
@@ -238,3 +281,31 @@ def test_plots_at_the_edges_of_float64_are_drawn(nabla: InProcess,
     response = nabla.request("GET", "/v1/plot", params=params)
     assert response.status_code == 200, response.text
     assert response.headers["content-type"].startswith("image/svg+xml")
+
+
+equations = st.one_of(
+    st.tuples(expressions, expressions).map(lambda t: f"{t[0]} = {t[1]}"),
+    expressions, st.text(max_size=20),
+    st.lists(st.sampled_from([*TOKENS, "=", "="]), min_size=1, max_size=12).map(" ".join))
+
+
+@PROPERTY
+@given(equation=equations, dependent=st.one_of(st.sampled_from(["x", "y", "z"]), st.text(
+           max_size=3), integers),
+       at=st.one_of(st.fixed_dictionaries({"x": floats, "y": floats}),
+                    st.dictionaries(st.sampled_from(NAMES), values, max_size=3)),
+       order=st.one_of(st.integers(1, 4), integers, numbers),
+       tolerance=st.one_of(st.just(1e-9), numbers), symbolic=st.booleans())
+def test_no_implicit_request_gets_a_server_error(nabla: InProcess, equation: str,
+                                                 dependent: Any, at: Any, order: Any,
+                                                 tolerance: Any, symbolic: bool) -> None:
+    body = {"equation": equation, "dependent": dependent, "at": at, "order": order,
+            "tolerance": tolerance, "symbolic": symbolic}
+    note(json.dumps(body, default=str)[:2000])
+    try:
+        content = json.dumps(body).encode()
+    except ValueError:
+        return
+    response = nabla.request("POST", "/v1/implicit", content=content,
+                             headers={"content-type": "application/json"})
+    assert_not_a_server_error(response)

@@ -2,6 +2,10 @@
 
     nabla differentiate "2*dot(x, x)" --var x=4 --at x=0,1,2,3
     nabla differentiate "x*y" "x + y^2" --at x=2 --at y=3 --json
+    nabla differentiate "x^3*y^2" --at x=2 --at y=3 --order 4 --partial x=2,y=1
+    nabla differentiate "sin(x)" --at x=0 --taylor 5 --remainder-at x=1
+    nabla differentiate "x^2*y" --at x=1 --at y=2 --check --claim "2*x*y" --claim "x^2"
+    nabla implicit "x^2 + y^2 = 1" --dependent y --at x=0.6 --at y=0.8 --order 2
     nabla serve --port 8000
 
 A 429 or 503 answer is tried again (``--retries``, default 3) after the wait its
@@ -46,6 +50,48 @@ def _numbers(name: str, text: str) -> list[float]:
     if not all(math.isfinite(v) for v in values):
         raise argparse.ArgumentTypeError(f"--at {name}={text}: numbers must be finite")
     return values
+
+
+def _powers(text: str) -> dict[str, int]:
+    """``x=2,y=1`` -> {"x": 2, "y": 1}: a multi-index of --partial."""
+    powers: dict[str, int] = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        name, _, power = part.partition("=")
+        if not power.strip().isdigit():
+            raise argparse.ArgumentTypeError(f"--partial {text}: give NAME=POWER pairs "
+                                             "separated by commas, such as x=2,y=1")
+        powers[name.strip()] = int(power)
+    return powers
+
+
+def past_the_hessian(args: argparse.Namespace, point: dict[str, Any]) -> dict[str, Any]:
+    """The request's fields beyond the Hessian from the command line."""
+    extra: dict[str, Any] = {}
+    if args.order is not None:
+        extra["order"] = args.order
+    if args.direction:
+        extra["direction"] = _point(args.direction, point, "--direction")
+    if args.partial:
+        extra["partials"] = [_powers(p) for p in args.partial]
+    if args.taylor is not None:
+        extra["taylor"] = {"order": args.taylor}
+        if args.remainder_at:
+            extra["taylor"]["remainder_at"] = _point(args.remainder_at, point,
+                                                     "--remainder-at")
+    if args.check or args.claim:
+        extra["check"] = {"gradient": list(args.claim)} if args.claim else {}
+    return extra
+
+
+def _point(given: Sequence[tuple[str, str]], like: dict[str, Any],
+           flag: str) -> dict[str, Any]:
+    """Values NAME=V[,V...] shaped like the point's."""
+    point: dict[str, Any] = {}
+    for name, text in given:
+        values = _numbers(name, text)
+        point[name] = values if isinstance(like.get(name), list) or len(values) > 1 \
+            else values[0]
+    return point
 
 
 def build_request(expressions: Sequence[str], at: Sequence[tuple[str, str]],
@@ -95,14 +141,35 @@ def parser() -> argparse.ArgumentParser:
                       "or a scalar without =N; declared variables come first, in this order")
     diff.add_argument("-d", "--derivatives", metavar="KINDS",
                       help="what to compute, comma-separated: value,gradient,hessian")
-    diff.add_argument("--url", default=os.environ.get("NABLA_URL", DEFAULT_URL),
-                      help="the service (default: $NABLA_URL or %(default)s)")
-    diff.add_argument("--json", action="store_true", help="print the API's JSON answer")
-    diff.add_argument("--retries", type=_count, default=RetryPolicy.retries, metavar="N",
-                      help="tries again after a 429 or 503 answer (default: %(default)s)")
-    diff.add_argument("--max-retry-wait", type=_seconds, default=RetryPolicy.max_wait,
-                      metavar="SECONDS", help="the longest wait before a retry, whatever "
-                      "the service's Retry-After asks (default: %(default)s)")
+    diff.add_argument("--order", type=_count, metavar="K", help="the highest derivative "
+                      "order: from 3, the tensors up to K (with --direction, the "
+                      "derivatives along it instead)")
+    diff.add_argument("--direction", action="append", type=_assignment, default=[],
+                      metavar="NAME=V[,V...]", help="a direction: the derivatives of order 1 .. "
+                      "K along it (repeat for each variable)")
+    diff.add_argument("--partial", action="append", default=[], metavar="NAME=P[,NAME=P]",
+                      help="a mixed partial by multi-index, x=2,y=1 for d3f/dx2dy (repeat)")
+    diff.add_argument("--taylor", type=_count, metavar="K", help="the Taylor polynomial of "
+                      "order K about the point")
+    diff.add_argument("--remainder-at", action="append", type=_assignment, default=[],
+                      metavar="NAME=V", help="with --taylor: its remainder at this point")
+    diff.add_argument("--check", action="store_true", help="check the gradient and Hessian "
+                      "against finite differences and a Taylor test")
+    diff.add_argument("--claim", action="append", default=[], metavar="FORMULA",
+                      help="check your own gradient: one formula per coordinate, in order "
+                      "(repeat)")
+    _connection(diff)
+    imp = commands.add_parser("implicit", help="derivatives of y defined by an equation",
+                              description="Ask a nabla service for dy/dx, d2y/dx2, ... of the "
+                              "variable that an equation F = G defines, at a point on it.")
+    imp.add_argument("equation", help="two expressions separated by one '='")
+    imp.add_argument("--dependent", required=True, metavar="NAME", help="the variable the "
+                     "equation defines, such as y")
+    imp.add_argument("--at", action="append", type=_assignment, default=[], metavar="NAME=V",
+                     help="a point on the curve: every variable, the dependent one included")
+    imp.add_argument("--order", type=_count, default=2, metavar="K",
+                     help="derivatives 1 .. K (default: %(default)s)")
+    _connection(imp)
     serve = commands.add_parser("serve", help="run the server", description="Run the nabla "
                                 "server; see the README for its NABLA_* environment variables.")
     serve.add_argument("--host", help="address to listen on (default: $NABLA_HOST or 127.0.0.1)")
@@ -112,17 +179,34 @@ def parser() -> argparse.ArgumentParser:
     return top
 
 
+def _connection(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--url", default=os.environ.get("NABLA_URL", DEFAULT_URL),
+                         help="the service (default: $NABLA_URL or %(default)s)")
+    command.add_argument("--json", action="store_true", help="print the API's JSON answer")
+    command.add_argument("--retries", type=_count, default=RetryPolicy.retries, metavar="N",
+                         help="tries again after a 429 or 503 answer (default: %(default)s)")
+    command.add_argument("--max-retry-wait", type=_seconds, default=RetryPolicy.max_wait,
+                         metavar="SECONDS", help="the longest wait before a retry, whatever "
+                         "the service's Retry-After asks (default: %(default)s)")
+
+
 def differentiate(args: argparse.Namespace, top: argparse.ArgumentParser) -> int:
-    """Run ``nabla differentiate``; the exit status."""
+    """Run ``nabla differentiate`` or ``nabla implicit``; the exit status."""
     try:
-        request = build_request(args.expression, args.at, args.var, args.derivatives)
+        if args.command == "implicit":
+            request = {"equation": args.equation, "dependent": args.dependent,
+                       "at": {n: _numbers(n, v)[0] for n, v in args.at}, "order": args.order}
+        else:
+            request = build_request(args.expression, args.at, args.var, args.derivatives)
+            request.update(past_the_hessian(args, request["at"]))
     except argparse.ArgumentTypeError as error:
         top.error(str(error))
     retry = RetryPolicy(retries=args.retries, max_wait=args.max_retry_wait)
     try:
         with NablaClient(args.url, api_key=os.environ.get("NABLA_API_KEY") or None,
                          retry=retry, on_retry=_say_retry) as client:
-            result = client.differentiate(**request)
+            result = (client.implicit(**request) if args.command == "implicit"
+                      else client.differentiate(**request))
     except NablaAPIError as error:
         if args.json:
             print(json.dumps(error.problem, indent=2))
@@ -159,7 +243,7 @@ def _say_retry(error: NablaAPIError, seconds: float) -> None:
 
 def _report(error: NablaAPIError, request: dict[str, Any]) -> None:
     print(f"nabla: {error}", file=sys.stderr)
-    expression = request["expression"]
+    expression = request.get("expression", request.get("equation"))
     if isinstance(error.position, int) and isinstance(expression, str):
         print(f"  {expression}\n  {' ' * error.position}^", file=sys.stderr)
 

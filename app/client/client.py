@@ -70,14 +70,24 @@ class NablaClient:
     def differentiate(self, expression: str | Sequence[str], *, at: Point | None = None,
                       points: Sequence[Point] | Point | None = None,
                       variables: Mapping[str, Sequence[int]] | None = None,
-                      derivatives: Sequence[str] | None = None) -> dict[str, Any]:
-        """POST /v1/differentiate; the response body as a dict."""
+                      derivatives: Sequence[str] | None = None,
+                      **more: Any) -> dict[str, Any]:
+        """POST /v1/differentiate; the response body as a dict. ``more`` passes the other
+        fields of the request as they are: ``order``, ``direction``, ``partials``,
+        ``taylor``, ``check``, ``grid``, ``tangent``, ``cotangent``."""
         body: dict[str, Any] = {
             "expression": expression if isinstance(expression, str) else list(expression)}
         optional = {"at": at, "points": points, "variables": variables,
-                    "derivatives": derivatives}
+                    "derivatives": derivatives, **more}
         body.update({k: v for k, v in optional.items() if v is not None})
         return self._request("POST", "/v1/differentiate", json=body)
+
+    def implicit(self, equation: str, dependent: str, at: Mapping[str, float], *,
+                 order: int = 2, symbolic: bool = True) -> dict[str, Any]:
+        """POST /v1/implicit: derivatives of ``dependent`` defined by ``equation``."""
+        return self._request("POST", "/v1/implicit", json={
+            "equation": equation, "dependent": dependent, "at": dict(at), "order": order,
+            "symbolic": symbolic})
 
     def ready(self) -> bool:
         """True when ``/readyz`` answers 200."""

@@ -33,7 +33,54 @@ def render_result(result: dict[str, Any]) -> str:
         for i, (name, h) in enumerate(zip(outputs, hessians, strict=True)):
             label = "hessian" if not vector else f"hessian of {name}"
             blocks.append(_matrix(label, coords, coords, h, cell, (i,) if vector else ()))
+    blocks += _past_the_hessian(result, coords)
     return "\n\n".join(blocks)
+
+
+def _past_the_hessian(result: dict[str, Any], coords: Sequence[str]) -> list[str]:
+    """Tensors, directional derivatives, partials, the Taylor polynomial, the check and
+    implicit derivatives, as text."""
+    blocks: list[str] = []
+    for order, tensor in result.get("tensors", {}).items():
+        blocks.append(f"tensor of order {order}: {tensor}")
+    if "directional" in result:
+        blocks.append(_table(["order", "along the direction"],
+                             [[str(j), str(d)] for j, d in
+                              enumerate(result["directional"], start=1)]))
+    if "partials" in result:
+        blocks.append(_table(["partial", "value"], [[f"#{i}", str(v)] for i, v in
+                                                    enumerate(result["partials"])]))
+    if "taylor" in result:
+        taylor = result["taylor"]
+        lines = [f"Taylor polynomial of order {taylor['order']}: {taylor['polynomial']}"]
+        if "remainder" in taylor:
+            r = taylor["remainder"]
+            lines.append(f"remainder at {r['at']}: {r['remainder']} (estimate "
+                         f"{r['estimate']})")
+        blocks.append("\n".join(lines))
+    if "check" in result:
+        blocks.append(_check(result["check"], coords))
+    if "dependent" in result:
+        y = result["dependent"]
+        if "derivatives" in result:
+            x = coords[0]
+            blocks.append(_table(["", "value"], [[f"d{j if j > 1 else ''}{y}/d{x}"
+                                                  f"{j if j > 1 else ''}", str(v)]
+                                                 for j, v in enumerate(result["derivatives"],
+                                                                       start=1)]))
+    return blocks
+
+
+def _check(check: dict[str, Any], coords: Sequence[str]) -> str:
+    subject = check.get("claimed") or check
+    g = subject["gradient"]
+    rows = [[c, str(g["computed"][i]), str(g["finite_difference"][i]), str(g["error"][i]),
+             "yes" if g["agree"][i] else "NO"] for i, c in enumerate(coords)] \
+        if not isinstance(g["agree"][0], list) else []
+    verdict = "agrees" if subject["agrees"] else "does NOT agree"
+    who = "your gradient" if "claimed" in check else "nabla's gradient and Hessian"
+    return f"check: {who} {verdict}\n" + _table(
+        ["", "computed", "finite difference", "error", "agrees"], rows)
 
 
 def _output_names(result: dict[str, Any]) -> list[str]:

@@ -24,6 +24,7 @@ from app.config import Limits
 from app.engine.costs import ProgramCost, program_cost
 from app.engine.evaluator import evaluate_constant
 from app.engine.jets import program_interpretable
+from app.engine.kinds import tensor_order
 from app.engine.xla import Layout, Program, Shape, Signature, compile_executable, output_sizes
 from app.errors import (
     ExpressionError,
@@ -221,7 +222,14 @@ def check_output(n: int, out_shape: Shape, kinds: Sequence[str], count: int,
                  bytes_per_number: int = 24) -> int:
     """Refuse a result (Hessian included) larger than ``max_output_entries`` numbers, or
     than ``max_bytes`` (``max_response_bytes``) at ``bytes_per_number``; its estimated bytes."""
-    per_point = sum(math.prod(s) for s in output_sizes(n, out_shape, kinds).values())
+    sizes = output_sizes(n, out_shape, kinds)
+    for kind, shape in sizes.items():
+        order = tensor_order(kind)
+        if order is not None and math.prod(shape) > limits.max_tensor_entries:
+            raise LimitError("max_tensor_entries", limits.max_tensor_entries,
+                             f"The derivative tensor of order {order} ({math.prod(shape)} "
+                             "numbers: outputs x coordinates^order)")
+    per_point = sum(math.prod(s) for s in sizes.values())
     total = per_point * count
     if total > limits.max_output_entries:
         raise LimitError("max_output_entries", limits.max_output_entries,

@@ -28,12 +28,19 @@ from dataclasses import dataclass
 
 import sympy
 
+from app.engine import kinds as taylor_kinds
+
 #: Seconds of any compile (trace, lower, XLA's fixed passes).
 BASE_SECONDS = 0.05
 #: Seconds per weighted node, by derivative order (0: values, 1: first derivatives, 2: Hessian).
 NODE_SECONDS = (2e-4, 1.4e-3, 1.5e-3)
 #: Seconds per unit of product work (factors x their weighted nodes), with the Hessian.
 PRODUCT_SECONDS = 1.7e-4
+#: Seconds of each level of nested ``jacfwd`` past the Hessian, besides its growth.
+TENSOR_LEVEL_SECONDS = 0.25
+#: Taylor mode along directions: a fixed part, and seconds per node x order^2.
+SERIES_BASE_SECONDS = 0.15
+SERIES_SECONDS = 4.2e-4
 #: Functions (sin, exp, erf, ...) weigh this many nodes: XLA expands them into polynomials.
 FUNCTION_WEIGHT = 3
 #: Estimates within this factor of the budget are tried (the model is right within 1.3x).
@@ -76,9 +83,30 @@ def order(kinds: Iterable[str]) -> int:
 
 def compile_seconds(cost: ProgramCost, kinds: Iterable[str]) -> float:
     """XLA's compile time for a program of ``cost`` and the outputs ``kinds``, estimated."""
+    kinds = tuple(kinds)
     degree = order(kinds)
     seconds = BASE_SECONDS + NODE_SECONDS[degree] * cost.nodes
-    return seconds + (PRODUCT_SECONDS * cost.products if degree == 2 else 0.0)
+    seconds += PRODUCT_SECONDS * cost.products if degree == 2 else 0.0
+    return seconds + higher_order_seconds(cost, kinds)
+
+
+def higher_order_seconds(cost: ProgramCost, kinds: Iterable[str]) -> float:
+    """What derivatives beyond the Hessian add (``app.engine.taylor``). Measured (2 cores):
+    a tensor of order k by nested ``jacfwd`` costs about the Hessian's compile doubled for
+    each order past 2, plus ``TENSOR_LEVEL_SECONDS`` a level (small programs: 0.27 s, 0.51 s,
+    0.79 s for orders 3, 4, 5); Taylor mode along directions grows as nodes x k^2 (sin(x)
+    nested in a 221-node sum: 0.2 s, 1.0 s, 1.8 s, 9.3 s for k = 2, 4, 6, 10)."""
+    seconds = 0.0
+    hessian = NODE_SECONDS[2] * cost.nodes + PRODUCT_SECONDS * cost.products
+    for kind in kinds:
+        k = taylor_kinds.tensor_order(kind)
+        if k is not None:
+            seconds = max(seconds, hessian * 2.0 ** (k - 2) + TENSOR_LEVEL_SECONDS * (k - 2))
+    series = max((s[0] for kind in kinds
+                  if (s := taylor_kinds.series_shape(kind)) is not None), default=0)
+    if series:
+        seconds += SERIES_BASE_SECONDS + SERIES_SECONDS * cost.nodes * series**2
+    return seconds
 
 
 def hopeless(seconds: float, budget: float) -> bool:

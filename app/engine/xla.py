@@ -19,6 +19,8 @@ import jax.numpy as jnp
 import numpy as np
 import sympy
 
+from app.engine import kinds as kinds_of
+from app.engine import taylor
 from app.engine.evaluator import Evaluator, flushed
 from app.language.build import variable_symbol
 from app.language.ieee import flush
@@ -131,16 +133,30 @@ def _unpacked_program(layout: Layout, out_shape: Shape, stacked: bool,
 
 
 def output_sizes(n: int, out: Shape, kinds: Sequence[str]) -> dict[str, Shape]:
-    """The shape of each requested output at one point, for n inputs and output shape out."""
+    """The shape of each requested output at one point, for n inputs and output shape out:
+    beyond the Hessian, a tensor of order j is out + [n]*j, and the derivatives 1 .. k
+    along P directions are (P, k) + out (``app.engine.taylor``)."""
     shapes = {"value": out, "gradient": (*out, n), "hessian": (*out, n, n), "jvp": out,
               "vjp": (n,)}
-    return {k: shapes[k] for k in kinds}
+    sizes: dict[str, Shape] = {}
+    for kind in kinds:
+        order, series = kinds_of.tensor_order(kind), kinds_of.series_shape(kind)
+        if order is not None:
+            sizes[kind] = (*out, *(n,) * order)
+        elif series is not None:
+            sizes[kind] = (series[1], series[0], *out)
+        else:
+            sizes[kind] = shapes[kind]
+    return sizes
 
 
 def product_inputs(program: Program, kinds: Sequence[str]) -> list[Shape]:
-    """The shapes of the run-time inputs after the point: a tangent, then a cotangent."""
+    """The shapes of the run-time inputs after the point: a tangent, a cotangent, then the
+    directions of a series (P, n)."""
     shapes = {"jvp": (program.layout.n,), "vjp": (program.outputs,)}
-    return [shapes[k] for k in PRODUCTS if k in kinds]
+    inputs = [shapes[k] for k in PRODUCTS if k in kinds]
+    return inputs + [(series[1], program.layout.n) for k in kinds
+                     if (series := kinds_of.series_shape(k)) is not None]
 
 
 def fused_function(program: Program, kinds: tuple[str, ...]) -> Callable[..., dict[str, Any]]:
@@ -152,10 +168,18 @@ def fused_function(program: Program, kinds: tuple[str, ...]) -> Callable[..., di
     transforms = {"value": f, "gradient": first, "hessian": jax.hessian(f)}
 
     products = [k for k in PRODUCTS if k in kinds]
+    serieses = [(k, taylor.series_function(f, shape[0])) for k in kinds
+                if (shape := kinds_of.series_shape(k)) is not None]
+    orders = [o for k in kinds if (o := kinds_of.tensor_order(k)) is not None]
+    tensors = taylor.tensor_functions(f, orders, n) if orders else None
 
     def fused(z: Any, *vectors: Any) -> dict[str, Any]:
         out = {kind: transforms[kind](z) for kind in kinds if kind in transforms}
-        given = dict(zip(products, vectors, strict=True))
+        if tensors is not None:
+            out.update(tensors(z))
+        for (kind, series), directions in zip(serieses, vectors[len(products):], strict=True):
+            out[kind] = series(z, directions)
+        given = dict(zip(products, vectors[:len(products)], strict=True))
         if "jvp" in given:
             out["jvp"] = jax.jvp(f, (z,), (given["jvp"],))[1]
         if "vjp" in given:

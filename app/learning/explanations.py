@@ -14,20 +14,20 @@ from app.engine.nonfinite import NonFinite
 from app.engine.xla import KINDS, Program
 from app.errors import TooComplex
 from app.learning.explain import explain_task
-from app.learning.symbolic import symbolic_task
+from app.learning.symbolic import Higher, symbolic_task
 
 Runner = Callable[..., Awaitable[Any]]
 
 
 async def explanations(run: Runner, program: Program, derivatives: Sequence[str],
-                       point: np.ndarray) -> dict[str, Any]:
+                       point: np.ndarray, higher: Higher | None = None) -> dict[str, Any]:
     """``symbolic`` and ``graph`` + ``cost``, as ``derivatives`` asks; ``run(func, *args)``
     runs a cold task."""
     body: dict[str, Any] = {}
     if "symbolic" in derivatives:
         kinds = tuple(k for k in KINDS if k in derivatives)
         try:
-            body["symbolic"] = await run(symbolic_task, program, kinds)
+            body["symbolic"] = await run(symbolic_task, program, kinds, higher)
         except TooComplex as error:
             body["symbolic"] = {"skipped": f"SymPy could not finish: {error.detail}"}
     if "explain" in derivatives:
@@ -45,3 +45,10 @@ def graph_nonfinite(nodes: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 listing.add(f"graph.{key}", np.asarray(node[key], dtype=np.float64),
                             (node["id"],))
     return listing.listed
+
+
+def symbolic_orders(plan: Any, direction: np.ndarray | None) -> Higher:
+    """What ``symbolic`` writes past the Hessian for a request's plan
+    (``app.service.orders``) and its flat direction: plain data, sent to a worker."""
+    along = None if direction is None else tuple(float(x) for x in direction)
+    return Higher(tuple(plan.tensor_orders), along, plan.directional, tuple(plan.partials))

@@ -11,6 +11,7 @@ the compile budget (``app.engine.workers``), and what is too big is skipped with
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import sympy
@@ -27,6 +28,7 @@ from app.language.walk import integer_args, operands
 MAX_COORDINATES = 12  # n: the Hessian has n² strings per output
 MAX_OUTPUTS = 12  # m
 MAX_OPERATIONS = 400  # SymPy operations in f, after vectors are expanded
+MAX_HIGHER_FORMULAS = 1_000  # formulas of the tensors past the Hessian
 MAX_SIMPLIFY_OPERATIONS = 60  # sympy.simplify only below this size
 #: sympy.simplify simplifies a function's argument before the function, and again inside:
 #: its time doubles with each level of nesting (sin nested 20 deep: 80 s).
@@ -43,16 +45,29 @@ class Skipped(Exception):
     """Symbolic work is not done for this request; the message says why."""
 
 
-def symbolic_task(program: Program, kinds: tuple[str, ...]) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Higher:
+    """The derivatives past the Hessian a request asks for (``app.service.orders``)."""
+
+    tensors: tuple[int, ...] = ()  # orders 3 .. k
+    direction: tuple[float, ...] | None = None  # flat, in coordinate order
+    directional: int = 0  # [D_1 .. D_k] along the direction
+    partials: tuple[tuple[tuple[str, int], ...], ...] = ()  # coordinate name -> power
+
+
+def symbolic_task(program: Program, kinds: tuple[str, ...],
+                  higher: Higher | None = None) -> dict[str, Any]:
     """The ``symbolic`` part of a response (or ``{"skipped": reason}``); runs in a worker."""
     try:
-        return symbolic(program, kinds)
+        return symbolic(program, kinds, higher)
     except Skipped as reason:
         return {"skipped": str(reason)}
 
 
-def symbolic(program: Program, kinds: Sequence[str]) -> dict[str, Any]:
-    """Value, first and second derivatives of ``program`` as text and LaTeX."""
+def symbolic(program: Program, kinds: Sequence[str],
+             higher: Higher | None = None) -> dict[str, Any]:
+    """Value, first and second derivatives of ``program`` (and those past the Hessian) as
+    text and LaTeX."""
     layout = program.layout
     if layout.n > MAX_COORDINATES:
         raise Skipped(f"f has {layout.n} coordinates; symbolic derivatives are written out "
@@ -70,17 +85,23 @@ def symbolic(program: Program, kinds: Sequence[str]) -> dict[str, Any]:
     if size > MAX_OPERATIONS:
         raise Skipped(f"f has {size} operations once vectors are expanded; symbolic "
                       f"derivatives are written out only up to {MAX_OPERATIONS}")
+    higher = higher or Higher()
+    strings = len(outputs) * sum(layout.n**k for k in higher.tensors)
+    if strings > MAX_HIGHER_FORMULAS:
+        raise Skipped(f"the tensors have {strings} entries; their formulas are written out "
+                      f"only up to {MAX_HIGHER_FORMULAS} (ask for 'partials' instead)")
     try:
-        return _written(program, coords, outputs, kinds)
+        return _written(program, coords, outputs, kinds, higher)
     except RecursionError:  # a safety net: MAX_DEPTH keeps SymPy within Python's stack
         raise Skipped("f is nested too deeply for symbolic derivatives") from None
 
 
 def _written(program: Program, coords: list[sympy.Symbol], outputs: list[Scalar],
-             kinds: Sequence[str]) -> dict[str, Any]:
+             kinds: Sequence[str], higher: Higher) -> dict[str, Any]:
     """The derivatives as text and LaTeX."""
     layout = program.layout
     trees = _derivatives(outputs, coords, program.vector_valued, kinds)
+    trees.update(_higher(outputs, coords, layout.coordinates(), program.vector_valued, higher))
     names = {c: n for c, n in zip(coords, layout.coordinates(), strict=True)}
     latex_names = {c: _latex_name(n) for c, n in names.items()}
     try:
@@ -139,6 +160,69 @@ def _derivatives(outputs: list[Scalar], coords: list[sympy.Symbol], vector_value
     return trees
 
 
+def _higher(outputs: list[Scalar], coords: list[sympy.Symbol], names: list[str],
+            vector_valued: bool, higher: Higher) -> dict[str, Any]:
+    """Tensors, directional derivatives and partials past the Hessian, as trees."""
+    trees: dict[str, Any] = {}
+    partial = _Partials(coords)
+    if higher.tensors:
+        trees["tensors"] = {}
+        for k in higher.tensors:
+            tensor = [_tensor(partial, f, k, len(coords)) for f in outputs]
+            trees["tensors"][str(k)] = tensor if vector_valued else tensor[0]
+    if higher.directional and higher.direction is not None:
+        t = sympy.Dummy("t", real=True)
+        shift = {c: c + t * _number(d) for c, d in zip(coords, higher.direction, strict=True)}
+        along = []
+        for f in outputs:
+            g, row = f.subs(shift, simultaneous=True), []
+            for _ in range(higher.directional):
+                g = sympy.diff(g, t)
+                row.append(_tidy(g.subs(t, 0)))
+            along.append(row)
+        trees["directional"] = [list(r) for r in zip(*along, strict=True)] if vector_valued \
+            else along[0]
+    if higher.partials:
+        index = {name: i for i, name in enumerate(names)}
+        listed = [[partial(f, tuple(sorted(i for name, p in alpha for i in
+                                           [index[name]] * p))) for f in outputs]
+                  for alpha in higher.partials]
+        trees["partials"] = listed if vector_valued else [row[0] for row in listed]
+    return trees
+
+
+def _number(value: float) -> Any:
+    return sympy.Integer(int(value)) if float(value).is_integer() else sympy.Float(value)
+
+
+class _Partials:
+    """∂^alpha f by sorted tuples of coordinate indices, each differentiated once from the
+    partial one order lower (the tensors' entries repeat by symmetry)."""
+
+    def __init__(self, coords: list[sympy.Symbol]) -> None:
+        self.coords = coords
+        self.memo: dict[tuple[Any, tuple[int, ...]], Any] = {}
+
+    def __call__(self, f: Any, indices: tuple[int, ...]) -> Any:
+        key = (f, indices)
+        if key not in self.memo:
+            if not indices:
+                self.memo[key] = f
+            else:
+                lower = self(f, indices[:-1])
+                self.memo[key] = _tidy(sympy.diff(lower, self.coords[indices[-1]]))
+        return self.memo[key]
+
+
+def _tensor(partial: _Partials, f: Any, k: int, n: int) -> Any:
+    """The tensor of order k of f, nested lists of trees."""
+    def build(prefix: tuple[int, ...]) -> Any:
+        if len(prefix) == k:
+            return partial(f, tuple(sorted(prefix)))
+        return [build((*prefix, i)) for i in range(n)]
+    return build(())
+
+
 def _tidy(expr: Any) -> Any:
     """floor' and ceil' are 0 (as in JAX); then the simpler of expr and simplify(expr)."""
     expr = expr.replace(
@@ -169,6 +253,8 @@ def depth(expr: Any) -> int:
 
 
 def _nested(value: Any, func: Callable[[Any], str]) -> Any:
+    if isinstance(value, dict):
+        return {k: _nested(v, func) for k, v in value.items()}
     if isinstance(value, list):
         return [_nested(v, func) for v in value]
     return func(value)
@@ -225,3 +311,8 @@ def _elementwise(func: Callable[..., Any], args: list[Expanded]) -> Expanded:
         return func(*args)
     n = lengths.pop()
     return [func(*(a[i] if isinstance(a, list) else a for a in args)) for i in range(n)]
+
+
+def tidy(expr: Any) -> Any:
+    """``expr`` simplified where that is cheap and shorter (as every formula here is)."""
+    return _tidy(expr)

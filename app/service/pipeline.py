@@ -28,12 +28,23 @@ from app.engine.engine import Engine
 from app.engine.planning import coordinates
 from app.engine.tiers import XlaTier
 from app.engine.workers import NotReady
-from app.engine.xla import Layout, Shape
-from app.learning.explanations import explanations
+from app.engine.xla import Layout, Shape, Signature
+from app.errors import InputError
+from app.learning.explanations import explanations, symbolic_orders
+from app.learning.taylor import evaluate_polynomial, polynomial
+from app.service.check import check
 from app.service.inputs import grid_points, grid_results, product_vectors
+from app.service.orders import (
+    OrderPlan,
+    add_orders,
+    directions,
+    next_terms,
+    plan_orders,
+    taylor_coefficients,
+)
 from app.service.points import from_point, from_points
-from app.service.response import add_explanations, assemble
-from app.service.spec import make_spec
+from app.service.response import add_explanations, add_nonfinite, assemble
+from app.service.spec import make_spec, with_orders
 from schemas.differentiate import DifferentiateRequest
 
 #: Batches of more points than this are converted and assembled in a thread.
@@ -91,6 +102,9 @@ class Service:
 
     async def _run(self, request: DifferentiateRequest, allowance: Allowance) -> dict[str, Any]:
         spec = make_spec(request, self.settings.max_points, self.settings.max_coordinates)
+        plan = plan_orders(request, coordinates(spec),
+                           len(spec.texts) if spec.stacked else 1, self.settings)
+        spec = with_orders(spec, plan, request)
         self._check_output(coordinates(spec), (len(spec.texts),) if spec.stacked else (),
                            spec, allowance)  # as far as the request tells, before any work
         tier = await self.engine.tier(spec)
@@ -100,16 +114,52 @@ class Service:
         points, dims = await self._points(request, signature.layout, spec.count)
         vectors = product_vectors(request.tangent, request.cotangent, spec.kinds,
                                   signature.layout.n, signature.outputs)
+        along = None
+        if plan.direction_count:
+            vectors.append(directions(plan, request, signature.layout))
+            along = vectors[-1][0] if plan.directional else None
         results = await tier.evaluate(points, vectors, spec.batch)
         if dims is not None:
             results = grid_results(results, dims)
         body = await _off_loop(spec.count > BIG_BATCH, assemble, signature, results)
+        lead = 0 if request.at is not None else 1 if dims is None else len(dims)
+        body = add_nonfinite(body, add_orders(body, plan, results, lead, results.get("value")))
+        if plan.taylor is not None:
+            body["taylor"] = await self._taylor(request, plan, signature, results)
+        if "value" not in request.derivatives:
+            body.pop("value", None)
+        if request.check is not None:
+            body["check"] = await check(self.run, request, signature, points)
         if "symbolic" in request.derivatives or "explain" in request.derivatives:
             parsed = await self.engine.parsed(spec)  # kept: parsed again only if evicted
             extra = await explanations(self.engine.task, parsed.program, request.derivatives,
-                                       points)
+                                       points, symbolic_orders(plan, along))
             body = add_explanations(body, extra)
         return body
+
+    async def _taylor(self, request: DifferentiateRequest, plan: OrderPlan,
+                      signature: Signature, results: dict[str, np.ndarray]) -> dict[str, Any]:
+        """The Taylor polynomial about ``at``, with the remainder at ``remainder_at``."""
+        if signature.vector_valued:
+            raise InputError("'taylor' expands a scalar f; send each component of a "
+                             "vector f as a request of its own", code="taylor_of_vector")
+        assert request.at is not None and request.taylor is not None
+        layout = signature.layout
+        center = from_point(request.at, layout)
+        coefficients = taylor_coefficients(plan, results, results["value"])
+        answer = polynomial(coefficients, layout.coordinates(), center)
+        answer.update(order=plan.taylor, center=request.at)
+        if request.taylor.remainder_at is not None:
+            b = request.taylor.remainder_at
+            value = (await self.run(DifferentiateRequest.model_validate(
+                {"expression": request.expression, "variables": _declared(layout),
+                 "at": b, "derivatives": ["value"]})))["value"]
+            at_b = evaluate_polynomial(coefficients, from_point(b, layout, "in "
+                                                                "'remainder_at'") - center)
+            answer["remainder"] = {"at": b, "value": value, "polynomial": at_b,
+                                   "remainder": value - at_b,
+                                   "estimate": float(next_terms(plan, results))}
+        return answer
 
     def _check_output(self, n: int, out_shape: tuple[int, ...], spec: CompileSpec,
                       allowance: Allowance) -> int:
@@ -133,3 +183,8 @@ class Service:
 async def _off_loop(big: bool, func: Callable[..., T], *args: Any) -> T:
     """``func(*args)``: in a thread when the work is big, so the event loop keeps serving."""
     return await run_in_threadpool(func, *args) if big else func(*args)
+
+
+def _declared(layout: Layout) -> dict[str, list[int]]:
+    """The layout as a request's ``variables``."""
+    return {name: list(shape) for name, shape in zip(layout.names, layout.shapes, strict=True)}

@@ -21,25 +21,58 @@ from app.service.pipeline import Service
 from app.service.spec import text_spec
 from schemas.differentiate import DifferentiateRequest
 
-_LABELS = ("f", "f'", "f''")
+_SUPERSCRIPTS = str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹")
+
+
+def label(order: int) -> str:
+    """The curve of the derivative of ``order``: f, f', f'', f''', then f⁽⁴⁾, f⁽⁵⁾, ..."""
+    if order <= 3:
+        return "f" + "'" * order
+    return "f⁽" + str(order).translate(_SUPERSCRIPTS) + "⁾"
 
 
 async def plot_svg(service: Service, expression: str, start: float, stop: float, num: int,
-                   variable: str | None, order: int) -> str:
-    """An SVG of f, f' (and f'' for ``order`` 2) at ``num`` points from ``start`` to ``stop``."""
+                   variable: str | None, order: int, taylor_at: float | None = None,
+                   taylor_order: int | None = None, only: bool = False) -> str:
+    """An SVG of f and its derivatives up to ``order`` (f and f^(order) alone with ``only``)
+    at ``num`` points from ``start`` to ``stop``; with ``taylor_at``, the Taylor polynomial
+    of ``taylor_order`` (default ``order``) about it, over f."""
     if not start < stop:
         raise InputError(f"start ({start:g}) must be less than stop ({stop:g})",
                          code="bad_range")
     name, declared = await _axis(service.engine, expression, variable)
-    kinds = KINDS[: order + 1]
+    kinds = KINDS[: min(order, 2) + 1]
     request = DifferentiateRequest.model_validate(
         {"expression": expression, "variables": declared, "derivatives": kinds,
-         "grid": {name: {"start": start, "stop": stop, "num": num}}})
+         "grid": {name: {"start": start, "stop": stop, "num": num}},
+         **({"order": order} if order > 2 else {})})
     body = await service.run(request)
     x = axis_values(start, stop, num)  # the grid's own x values
-    curves = [(label, np.asarray(body[kind], dtype=np.float64).reshape(num))
-              for label, kind in zip(_LABELS, kinds, strict=False)]
+    columns = [np.asarray(body[kind], dtype=np.float64).reshape(num) for kind in kinds]
+    columns += [np.asarray(body["tensors"][str(j)], dtype=np.float64).reshape(num)
+                for j in range(3, order + 1)]
+    curves = [(label(j), y) for j, y in enumerate(columns) if not only or j in (0, order)]
+    if taylor_at is not None:
+        k = order if taylor_order is None else taylor_order
+        curves.append(await _taylor_curve(service, expression, declared, name, taylor_at, k,
+                                          x))
     return line_chart(f"f({name}) = {expression}", x, curves)
+
+
+async def _taylor_curve(service: Service, expression: str, declared: dict[str, Any] | None,
+                        name: str, at: float, order: int,
+                        x: np.ndarray) -> tuple[str, np.ndarray]:
+    """The Taylor polynomial of ``order`` about ``at``, over ``x``."""
+    body = await service.run(DifferentiateRequest.model_validate(
+        {"expression": expression, "variables": declared, "at": {name: at},
+         "derivatives": ["value"], "taylor": {"order": order}}))
+    y = np.zeros_like(x)
+    with np.errstate(all="ignore"):
+        for coefficient in body["taylor"]["coefficients"]:
+            value = coefficient["value"]
+            power = coefficient["powers"].get(name, 0)
+            y = y + (np.nan if value is None else value) * (x - at) ** power
+    return f"T{order} at {at:g}", y
 
 
 async def _axis(engine: Engine, expression: str,

@@ -34,3 +34,14 @@ def add_explanations(body: dict[str, Any], extra: Mapping[str, Any]) -> dict[str
         body["nonfinite"] = body.get("nonfinite", []) + extra["nonfinite"]
     body.update({k: v for k, v in extra.items() if k != "nonfinite"})
     return body
+
+
+def add_nonfinite(body: dict[str, Any], more: NonFinite) -> dict[str, Any]:
+    """``body`` with ``more``'s non-finite entries listed after its own."""
+    report = more.report()
+    if report:
+        body["nonfinite"] = body.get("nonfinite", []) + report["nonfinite"]
+        if "nonfinite_count" in report or "nonfinite_count" in body:
+            body["nonfinite_count"] = body.get("nonfinite_count", len(
+                body["nonfinite"]) - len(report["nonfinite"])) + more.count
+    return body

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from app.engine.compilation import CompileSpec, Shapes
@@ -58,6 +59,17 @@ def make_spec(request: DifferentiateRequest, max_points: int,
         raise LimitError("max_points", max_points, f"The number of points ({count})")
     return CompileSpec(texts, stacked, declared, tuple(sorted(sampled.items())), kinds, batch,
                        count)
+
+
+def with_orders(spec: CompileSpec, plan: Any, request: DifferentiateRequest) -> CompileSpec:
+    """``spec`` with the outputs past the Hessian that ``plan`` (``app.service.orders``)
+    needs, and f's value when a Taylor polynomial or a partial of order 0 needs it."""
+    kinds = spec.kinds
+    needs_value = plan.taylor is not None or any(not alpha for alpha in plan.partials)
+    if needs_value and "value" not in kinds:
+        kinds = ("value", *kinds)
+    kinds += plan.kinds
+    return spec if kinds == spec.kinds else dataclasses.replace(spec, kinds=kinds)
 
 
 def text_spec(expression: str) -> CompileSpec:

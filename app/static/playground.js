@@ -323,6 +323,18 @@ const form = $("#form");
 const input = $("#expression");
 const fieldset = $("#variables");
 const state = { vars: new Map(), names: [], runs: 0, lastPlot: null };
+const orderSelect = $("#order");
+const taylorBox = $("#taylor");
+
+/** The chosen derivative order k (1 to 10). */
+function chosenOrder() { return Number(orderSelect.value) || 2; }
+
+/** "f", "f′", "f″", "f‴", then f⁽ᵏ⁾. */
+function derivativeLabel(k) {
+  if (k <= 3) return "f" + ["", "′", "″", "‴"][k];
+  const sup = "⁰¹²³⁴⁵⁶⁷⁸⁹";
+  return "f⁽" + String(k).split("").map((d) => sup[Number(d)]).join("") + "⁾";
+}
 
 const EXAMPLES = [
   { label: "sin(x)", expression: "sin(x)", vars: { x: ["1", "-6.28", "6.28"] } },
@@ -437,8 +449,9 @@ async function plotRequest(expression, at) {
   if (scalars.length === 1) {
     const [a, b] = readRange(scalars[0]);
     const xs = linspace(a, b, PLOT_SAMPLES);
-    const r = await differentiate({ expression, points: { [scalars[0]]: xs } });
-    return { kind: "1d", name: scalars[0], xs, r };
+    const k = chosenOrder();
+    const r = await differentiate({ expression, points: { [scalars[0]]: xs }, ...(k >= 3 ? { order: k } : {}) });
+    return { kind: "1d", name: scalars[0], xs, r, order: k };
   }
   const [nx, ny] = scalars;
   const xs = linspace(...readRange(nx), GRID);
@@ -461,12 +474,18 @@ async function run(event) {
     const big = Object.values(at).some((v) => Array.isArray(v) && v.length > 64);
     // Small problems also get their formulas (SymPy's, in nabla's own language).
     const body = { expression, at, derivatives: big ? ["value", "gradient"] : ["value", "gradient", "hessian", "symbolic"] };
+    const k = chosenOrder();
+    const oneScalar = state.names.length === 1 && typeof at[state.names[0]] === "number";
+    if (k >= 3 && oneScalar) body.order = k;
+    if (taylorBox.checked && oneScalar) body.taylor = { order: k };
     const [point, plot] = await Promise.all([differentiate(body), plotRequest(expression, at)]);
     if (run !== state.runs) return;
     clearError();
     $("#result").classList.remove("stale");
     showPoint(expression, at, point);
+    if (plot && plot.kind === "1d") plot.taylor = point.taylor || null;
     showPlot(plot, expression);
+    $("#check-result").hidden = true;
     history.replaceState(null, "", `#${encodeURIComponent(expression)}`);
     document.body.dataset.state = "done";
   } catch (err) {
@@ -582,6 +601,17 @@ function showPoint(expression, at, r) {
       rows.push(["hessian", mrow(mi("f"), mo("″", ' lspace="0"'), mo("="), d2, mo("="), numML(r.hessian[0][0]))]);
     } else rows.push(["hessian", mrow(mi("H"), mo("="), matrixML(r.hessian))]);
   }
+  if (single && r.tensors) {
+    const k = Math.max(...Object.keys(r.tensors).map(Number));
+    let t = r.tensors[String(k)];
+    while (Array.isArray(t)) t = t[0];
+    rows.push([`order-${k}`, mrow(mi(derivativeLabel(k)), mo("="), numML(t))]);
+  }
+  if (r.taylor) {
+    let poly;
+    try { poly = exprML(r.taylor.polynomial); } catch { poly = mi(r.taylor.polynomial); }
+    rows.push(["taylor", mrow(`<msub><mi>T</mi><mn>${r.taylor.order}</mn></msub>`, mo("&#x2061;"), fenced(nameML(state.names[0])), mo("="), poly)]);
+  }
   $("#numbers").innerHTML = rows.map(([k, x]) => `<div class="out out-${k}" data-kind="${k}">${math(x)}</div>`).join("");
   showSymbolic(r.symbolic);
 }
@@ -664,18 +694,36 @@ function frame(width, height, xr, yr, labels, margin = {}) {
   return { root, box, sx, sy, plotArea };
 }
 
-const SERIES = [
+const BASE_SERIES = [
   { key: "f", label: "f", cls: "s-f" },
   { key: "df", label: "f′", cls: "s-df" },
   { key: "d2f", label: "f″", cls: "s-d2f" },
 ];
 
-function plot1d({ name, xs, r }, width) {
+/** Flatten a tensor entry of one coordinate ([[...[v]]]) to its number. */
+function only(t) { while (Array.isArray(t)) t = t[0]; return t ?? null; }
+
+/** The Taylor polynomial's values over xs, from its coefficients. */
+function taylorValues(taylor, name, xs) {
+  const a = taylor.center[name];
+  return xs.map((x) => taylor.coefficients.reduce((sum, c) => sum + (c.value ?? NaN) * (x - a) ** (c.powers[name] || 0), 0));
+}
+
+function plot1d({ name, xs, r, order, taylor }, width) {
   const f = r.value; const df = r.gradient?.map((g) => g?.[0] ?? null); const d2f = r.hessian?.map((h) => h?.[0]?.[0] ?? null);
   if (f.some(Array.isArray)) return null;
   const data = { f, df, d2f };
+  const SERIES = BASE_SERIES.slice();
+  if (order >= 3 && r.tensors?.[String(order)]) {
+    data.dkf = r.tensors[String(order)].map(only);
+    SERIES.push({ key: "dkf", label: derivativeLabel(order), cls: "s-dkf" });
+  }
+  if (taylor) {
+    data.taylor = taylorValues(taylor, name, xs);
+    SERIES.push({ key: "taylor", label: `T${taylor.order}`, cls: "s-taylor" });
+  }
   const height = Math.round(Math.min(440, Math.max(260, width * 0.56)));
-  const yr = yRange([f, df || [], d2f || []]);
+  const yr = yRange([f, df || [], d2f || [], data.dkf || []]);
   const span = yr[1] - yr[0];
   const { root, box, sx, sy, plotArea } = frame(width, height, [xs[0], xs[xs.length - 1]], yr, [name, null]);
   root.dataset.kind = "1d";
@@ -692,10 +740,11 @@ function plot1d({ name, xs, r }, width) {
     });
     svg("path", { d, class: `curve ${s.cls}`, "data-series": s.key }, plotArea);
   }
-  const legend = svg("g", { class: "legend", transform: `translate(${box.right - 3 * 84 + 8} 14)` }, root);
+  const step = Math.min(84, Math.floor((box.right - box.left) / SERIES.length));
+  const legend = svg("g", { class: "legend", transform: `translate(${box.right - SERIES.length * step + 8} 14)` }, root);
   SERIES.forEach((s, k) => {
-    svg("line", { x1: k * 84, x2: k * 84 + 26, y1: 0, y2: 0, class: `curve ${s.cls}` }, legend);
-    svg("text", { x: k * 84 + 32, y: 5, class: "legend-text" }, legend).textContent = `${s.label}(${name})`;
+    svg("line", { x1: k * step, x2: k * step + Math.min(26, step / 3), y1: 0, y2: 0, class: `curve ${s.cls}` }, legend);
+    svg("text", { x: k * step + Math.min(32, step / 3 + 6), y: 5, class: "legend-text" }, legend).textContent = `${s.label}(${name})`;
   });
   const cursor = svg("g", { class: "cursor", visibility: "hidden" }, root);
   const rule = svg("line", { y1: box.top, y2: box.bottom, class: "rule" }, cursor);
@@ -712,7 +761,7 @@ function plot1d({ name, xs, r }, width) {
       dots[j].setAttribute("visibility", Number.isFinite(y) && y > yr[0] && y < yr[1] ? "visible" : "hidden");
       if (Number.isFinite(y)) { dots[j].setAttribute("cx", sx(xs[k])); dots[j].setAttribute("cy", sy(y)); }
     });
-    $("#readout").textContent = `${name} = ${fmt(xs[k])}:  f = ${fmt(f[k])},  f′ = ${fmt(df?.[k])},  f″ = ${fmt(d2f?.[k])}`;
+    $("#readout").textContent = `${name} = ${fmt(xs[k])}:  ` + SERIES.map((s) => `${s.label} = ${fmt(data[s.key]?.[k])}`).join(",  ");
   });
   root.addEventListener("pointerleave", () => cursor.setAttribute("visibility", "hidden"));
   return root;
@@ -826,10 +875,63 @@ function showPlot(plot, expression) {
   card.hidden = !chart;
   if (!chart) return;
   box.append(chart);
+  const extra = plot.kind === "1d" && plot.order >= 3 ? ` and ${derivativeLabel(plot.order)}` : "";
+  const poly = plot.kind === "1d" && plot.taylor ? `, and its Taylor polynomial of order ${plot.taylor.order} about the point` : "";
   $("#plot-caption").innerHTML = plot.kind === "1d"
-    ? `${math(exprML(expression), false)} with its first and second derivatives`
+    ? `${math(exprML(expression), false)} with its first and second derivatives${extra}${poly}`
     : `${math(exprML(expression), false)} as a heat map with contours; arrows show ∇f`;
   $("#readout").textContent = "Hover over or tap the plot to read its values.";
+}
+
+// ---------------------------------------------------------------- gradient check
+
+function cell(v) {
+  if (typeof v === "boolean") return v ? "✓" : "✗";
+  if (v === null || v === undefined) return "–";
+  return fmt(v);
+}
+
+function table(headers, rows, cls) {
+  const head = headers.map((h) => `<th scope="col">${h}</th>`).join("");
+  const body = rows.map((r) => `<tr class="${r.cls || ""}">${r.cells.map((c) => `<td>${c}</td>`).join("")}</tr>`).join("");
+  return `<table class="${cls}"><thead><tr>${head}</tr></thead><tbody>${body}</tbody></table>`;
+}
+
+function showCheck(check, coordinates) {
+  const box = $("#check-result");
+  const subject = check.claimed || check;
+  const g = subject.gradient;
+  const rows = coordinates.map((c, i) => ({
+    cls: g.agree[i] ? "agree" : "disagree",
+    cells: [c, cell(g.computed[i]), cell(g.finite_difference[i]), cell(g.error[i]), cell(g.agree[i])] }));
+  const rates = (subject.taylor || []).map((t) => ({
+    cls: t.agrees ? "agree" : "disagree",
+    cells: [t.direction, t.rate === null ? "flat (rounding level)" : t.rate.toFixed(2), cell(t.agrees)] }));
+  const verdict = subject.agrees ? "agrees" : "does not agree";
+  const who = check.claimed ? "Your gradient" : "nabla's gradient and Hessian";
+  box.innerHTML = `<p class="verdict ${subject.agrees ? "agree" : "disagree"}" data-agrees="${subject.agrees}">${who} ${verdict} with finite differences.</p>`
+    + table(["coordinate", check.claimed ? "yours" : "nabla", "finite difference", "error", "agrees"], rows, "check-table")
+    + "<p>Taylor remainder test: the first-order remainder shrinks as h² (rate 2) when the gradient is right, as h (rate 1) when it is not.</p>"
+    + table(["direction", "rate", "agrees"], rates, "rate-table");
+  box.hidden = false;
+}
+
+async function runCheck() {
+  const expression = input.value.trim();
+  try {
+    syncVariables();
+    const at = readPoint();
+    const claimed = $("#claimed").value.trim();
+    const check = claimed ? { gradient: claimed.split(";").map((t) => t.trim()) } : {};
+    const r = await differentiate({ expression, at, derivatives: ["value"], check });
+    clearError();
+    showCheck(r.check, r.coordinates);
+    document.body.dataset.check = "done";
+  } catch (err) {
+    if (!(err instanceof Problem)) throw err;
+    showError(err.doc, expression);
+    document.body.dataset.check = "error";
+  }
 }
 
 // ---------------------------------------------------------------- start
@@ -843,6 +945,9 @@ window.addEventListener("resize", () => {
 });
 
 form.addEventListener("submit", run);
+orderSelect.addEventListener("change", () => form.requestSubmit());
+taylorBox.addEventListener("change", () => form.requestSubmit());
+$("#check").addEventListener("click", runCheck);
 input.addEventListener("input", syncVariables);
 input.addEventListener("keydown", (ev) => { if (ev.key === "Enter") { ev.preventDefault(); form.requestSubmit(); } });
 renderExamples();

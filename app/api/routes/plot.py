@@ -33,11 +33,20 @@ async def plot(
     num: Annotated[int, Query(ge=2, le=5000, description="points on the curve")] = 200,
     variable: Annotated[str | None, Query(description="the x axis; default: the "
                                           "expression's one free name")] = None,
-    order: Annotated[int, Query(ge=1, le=2, description="1: f and f'; 2: f'' too")] = 1,
+    order: Annotated[int, Query(ge=1, le=10, description="the derivatives drawn, f' to "
+                                "the order-th (1: f and f'; 2: f'' too), up to "
+                                "max_derivative_order")] = 1,
+    only: Annotated[bool, Query(description="draw f and its order-th derivative alone")] = False,
+    taylor_at: Annotated[float | None, Query(allow_inf_nan=False, description="draw the "
+                                             "Taylor polynomial about this x over f")] = None,
+    taylor_order: Annotated[int | None, Query(ge=0, le=10, description="its order "
+                                              "(default: order)")] = None,
 ) -> Response:
-    """f and f' (and f'' with order=2) of ``expression`` from ``start`` to ``stop``."""
+    """f and its derivatives up to ``order`` from ``start`` to ``stop``; with
+    ``taylor_at``, the Taylor polynomial about it over f."""
     if not math.isfinite(stop - start):
         raise InputError(f"The range from {start:g} to {stop:g} is wider than float64 can "
                          "hold; plot a narrower range", code="bad_range")
-    svg = await plot_svg(service, expression, start, stop, num, variable, order)
+    svg = await plot_svg(service, expression, start, stop, num, variable, order, taylor_at,
+                         taylor_order, only)
     return Response(svg, media_type="image/svg+xml")
