@@ -220,7 +220,7 @@ def _unreliable(x: Array, recurred: tuple[Array, list[Array]]) -> Array:
 
 def _constant_power_rule(value: Callable[[Array], Array], c: float,
                          power: Callable[[Array, int], Array], recurrence: Rule) -> Rule:
-    """v = u^c for a fixed c (sqrt, rsqrt, cbrt, a negative integer power): the rule it had
+    """v = u^c for a fixed c (cbrt, a negative integer power): the rule it had
     (``recurrence``) where that is reliable, else composed from the derivatives of x^c,
     which at x = 0 are 0 or infinite as nested ``jvp`` says (the recurrences made NaN)."""
     def rule(primals_in: Sequence[Array], series_in: Sequence[list[Array]],
