@@ -15,7 +15,10 @@ Mixed partials and Taylor coefficients are combinations of such directional deri
 
 ``jet`` needs a rule for every primitive, and ignores ``custom_jvp`` rules (it even leaks
 a tracer on them in this JAX). Here the rules nabla's functions need are added (arcsin and
-its kin, tan, cbrt, lgamma and polygamma, prod), and a ``custom_jvp`` function of one
+its kin, tan, cbrt, lgamma and polygamma, prod, and powers x^c at x = 0, where jet's own
+rules go through log x or divide by x and make NaN: there x^c's derivatives
+c (c - 1) .. (c - j + 1) x^(c - j), 0 or infinite, are composed with the input series, as
+nested ``jvp`` gives them), and a ``custom_jvp`` function of one
 argument is expanded from its own derivative rule (so relu'(0) = 0 and the flush of
 subnormals keeps derivative 1, as JAX says). A program ``jet`` still cannot trace falls back
 to nested ``jvp`` up to ``NESTED_MAX_ORDER``.
@@ -147,8 +150,52 @@ def _deriv_rule(value: Callable[[Array], Array],
     return rule
 
 
-def _power_rule(value: Callable[[Array], Array], r: float) -> Callable[..., Any]:
-    """v = u^r (cbrt: r = 1/3) by v_k = sum_j ((r + 1) j - k) u_j v_(k-j) / (k u_0)."""
+def _compose(u: list[Array], a: list[Array], v0: Array) -> list[Array]:
+    """v = f(u(t)) from a_m = f^(m)(u_0) / m!, m = 1 .. K (Faa di Bruno):
+    v_k = sum_m a_m [t^k] (u(t) - u_0)^m. A term whose [t^k] (u - u_0)^m is exactly 0 is 0
+    even where a_m is infinite (0^(c - m) of a power at 0): the input does not move along
+    it, so inf * 0 does not make a NaN that nested ``jvp`` would not. A NaN a_m (a
+    fractional power of a negative number) stays NaN, as in nested ``jvp``."""
+    order = len(u) - 1
+    v = [v0] + [jnp.zeros_like(v0)] * order
+    power: list[Array | None] = [None, *u[1:]]  # [t^k] (u - u_0)^m, m = 1; None: no term
+    for m in range(1, order + 1):
+        if m > 1:  # one more factor of (u - u_0): its lowest term is t^m
+            power = [None] * m + [
+                sum(u[j] * power[k - j] for j in range(1, k - m + 2)
+                    if power[k - j] is not None)
+                for k in range(m, order + 1)]
+        for k in range(m, order + 1):
+            p = power[k]
+            keep = (p == 0) & ~jnp.isnan(a[m - 1])
+            v[k] = v[k] + jnp.where(keep, jnp.zeros_like(v0), a[m - 1] * p)
+    return v
+
+
+def _binomials(c: Array, order: int) -> list[Array]:
+    """binom(c, m) = c (c - 1) .. (c - m + 1) / m!, m = 1 .. order (exactly 0 past a
+    natural number c)."""
+    out, b = [], jnp.ones_like(c)
+    for m in range(1, order + 1):
+        b = b * (c - (m - 1)) / m
+        out.append(b)
+    return out
+
+
+def _power_coefficients(x: Array, c: Array, order: int,
+                        power: Callable[[Array, int], Array]) -> list[Array]:
+    """a_m = binom(c, m) x^(c - m), with ``power(x, m)`` = x^(c - m); 0 where the binomial
+    is 0 (past a natural c: nested ``jvp`` gives 0 there too, even at x = 0)."""
+    return [jnp.where(b == 0, jnp.zeros_like(x), b * power(x, m))
+            for m, b in enumerate(_binomials(c, order), start=1)]
+
+
+Rule = Callable[..., tuple[Array, list[Array]]]
+
+
+def _recurrence_power(value: Callable[[Array], Array], r: float) -> Rule:
+    """v = u^r (cbrt: r = 1/3) by v_k = sum_j ((r + 1) j - k) u_j v_(k-j) / (k u_0) (it
+    divides by u_0)."""
     def rule(primals_in: Sequence[Array], series_in: Sequence[list[Array]],
              **_: Any) -> tuple[Array, list[Array]]:
         (x,), (series,) = primals_in, series_in
@@ -158,6 +205,65 @@ def _power_rule(value: Callable[[Array], Array], r: float) -> Callable[..., Any]
                      / (k * x))
         return v[0], v[1:]
     return rule
+
+
+def _unreliable(x: Array, recurred: tuple[Array, list[Array]]) -> Array:
+    """Where a recurrence for x^c (through log x, or dividing by x) cannot be trusted:
+    x = 0, x^c flushed to 0, or a non-finite coefficient (inf - inf or 0 * inf past an
+    overflow of x^(c - k), as at x = 1e-300). Elsewhere it stays as it was."""
+    v0, series = recurred
+    bad = (x == 0) | (v0 == 0) | ~jnp.isfinite(v0)
+    for term in series:
+        bad = bad | ~jnp.isfinite(term)
+    return bad
+
+
+def _constant_power_rule(value: Callable[[Array], Array], c: float,
+                         power: Callable[[Array, int], Array], recurrence: Rule) -> Rule:
+    """v = u^c for a fixed c (cbrt, a negative integer power): the rule it had
+    (``recurrence``) where that is reliable, else composed from the derivatives of x^c,
+    which at x = 0 are 0 or infinite as nested ``jvp`` says (the recurrences made NaN)."""
+    def rule(primals_in: Sequence[Array], series_in: Sequence[list[Array]],
+             **_: Any) -> tuple[Array, list[Array]]:
+        (x,), (series,) = primals_in, series_in
+        recurred = recurrence(primals_in, series_in)
+        a = _power_coefficients(x, jnp.full_like(x, c), len(series), power)
+        composed = _compose([x, *series], a, value(x))
+        bad = _unreliable(x, recurred)
+        return composed[0], [jnp.where(bad, f, g)
+                             for f, g in zip(composed[1:], recurred[1], strict=True)]
+    return rule
+
+
+def _pow_rule(primals_in: Sequence[Array], series_in: Sequence[list[Array]],
+              **_: Any) -> tuple[Array, list[Array]]:
+    """x^y: jet's own rule (through exp(y log x)), except where y does not move (its
+    series is 0 at run time) and that rule is unreliable (x = 0, overflows): there composed
+    from the derivatives of x^c."""
+    (x, y), (xs, ys) = primals_in, series_in
+    x, y = jnp.broadcast_arrays(x, y)
+    recurred = jet_module._pow_taylor(primals_in, series_in)
+    a = _power_coefficients(x, y, len(xs), lambda base, m: lax.pow(base, y - m))
+    composed = _compose([x, *xs], a, lax.pow(x, y))
+    use = _unreliable(x, recurred)
+    for term in ys:
+        use = use & (term == 0)
+    return composed[0], [jnp.where(use, f, g)
+                         for f, g in zip(composed[1:], recurred[1], strict=True)]
+
+
+def _integer_pow_rule(primals_in: Sequence[Array], series_in: Sequence[list[Array]], *,
+                      y: int, **_: Any) -> tuple[Array, list[Array]]:
+    """x^n: jet's products for n >= 0 (exact at 0); for n < 0, jet's 1/x recurrence where
+    it is reliable, else composed (it divides by x_0)."""
+    def jets(p: Sequence[Array], s: Sequence[list[Array]], **_: Any) -> tuple[Array, list[Array]]:
+        out: tuple[Array, list[Array]] = jet_module._integer_pow_taylor(p, s, y=y)
+        return out
+    if y >= 0:
+        return jets(primals_in, series_in)
+    rule = _constant_power_rule(lambda x: lax.integer_pow(x, y), y,
+                                lambda x, m: lax.integer_pow(x, y - m), jets)
+    return rule(primals_in, series_in)
 
 
 def _tan_rule(primals_in: Sequence[Array], series_in: Sequence[list[Array]],
@@ -256,7 +362,11 @@ def _install() -> None:
     rules[lax.acos_p] = _deriv_rule(lax.acos, lambda x: -lax.rsqrt(1 - x * x))
     rules[lax.atan_p] = _deriv_rule(lax.atan, lambda x: 1 / (1 + x * x))
     rules[lax.tan_p] = _tan_rule
-    rules[lax.cbrt_p] = _power_rule(lax.cbrt, 1 / 3)
+    rules[lax.cbrt_p] = _constant_power_rule(  # x^(1/3 - m) = cbrt(x)^(1 - 3m), real for x < 0
+        lax.cbrt, 1 / 3, lambda x, m: lax.integer_pow(lax.cbrt(x), 1 - 3 * m),
+        _recurrence_power(lax.cbrt, 1 / 3))
+    rules[lax.pow_p] = _pow_rule  # jet's sqrt and rsqrt are x ** 0.5 and x ** -0.5: this one
+    rules[lax.integer_pow_p] = _integer_pow_rule
     rules[lax.lgamma_p] = _lgamma_rule
     rules[lax.digamma_p] = _digamma_rule
     rules[lax.polygamma_p] = _polygamma_rule
