@@ -209,3 +209,23 @@ def test_a_composed_inner_series_matches_nested_jvp() -> None:
             got = [float(s) for s in series]
             for g, w in zip(got, want, strict=True):
                 assert same(g, w, 1e-11), (x0, got, want)
+
+
+def test_non_finite_taylor_numbers_are_listed(run: Any) -> None:
+    """x^2.5 about 0: the coefficients of x^3.. are infinite; about 1 the remainder at 0
+    is finite, about 0 at -1 the value is NaN (a fractional power of a negative number)."""
+    body = run(expression="x^2.5", at={"x": 0.0}, taylor={"order": 4, "remainder_at": {"x": -1}},
+               derivatives=["value"])
+    coefficients = body["taylor"]["coefficients"]
+    listed = {(e["field"], tuple(e["index"])): e["kind"] for e in body["nonfinite"]}
+    for i, c in enumerate(coefficients):
+        j = c["powers"].get("x", 0)
+        if j >= 3:
+            assert c["value"] is None
+            assert listed[("taylor.coefficients", (i,))] == ("inf" if j % 2 else "-inf")
+        else:
+            assert c["value"] == 0.0 and ("taylor.coefficients", (i,)) not in listed
+    remainder = body["taylor"]["remainder"]  # written null in JSON
+    assert math.isnan(remainder["value"]) and math.isnan(remainder["remainder"])
+    assert listed[("taylor.remainder.value", ())] == "nan"
+    assert listed[("taylor.remainder.remainder", ())] == "nan"

@@ -13,6 +13,7 @@ the process's ``ByteBudget`` until it is sent); see ``app.engine.admission``.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -25,6 +26,7 @@ from app.engine.admission import ALLOWANCE, Allowance, ByteBudget
 from app.engine.caches import Counted
 from app.engine.compilation import CompileSpec, check_output
 from app.engine.engine import Engine
+from app.engine.nonfinite import NonFinite
 from app.engine.planning import coordinates
 from app.engine.tiers import XlaTier
 from app.engine.workers import NotReady
@@ -125,7 +127,8 @@ class Service:
         lead = 0 if request.at is not None else 1 if dims is None else len(dims)
         body = add_nonfinite(body, add_orders(body, plan, results, lead, results.get("value")))
         if plan.taylor is not None:
-            body["taylor"] = await self._taylor(request, plan, signature, results)
+            body["taylor"], nonfinite = await self._taylor(request, plan, signature, results)
+            body = add_nonfinite(body, nonfinite)
         if "value" not in request.derivatives:
             body.pop("value", None)
         if request.check is not None:
@@ -138,8 +141,11 @@ class Service:
         return body
 
     async def _taylor(self, request: DifferentiateRequest, plan: OrderPlan,
-                      signature: Signature, results: dict[str, np.ndarray]) -> dict[str, Any]:
-        """The Taylor polynomial about ``at``, with the remainder at ``remainder_at``."""
+                      signature: Signature, results: dict[str, np.ndarray],
+                      ) -> tuple[dict[str, Any], NonFinite]:
+        """The Taylor polynomial about ``at``, with the remainder at ``remainder_at``, and its
+        non-finite numbers: ``taylor.coefficients`` by place in the list, and
+        ``taylor.remainder.polynomial`` / ``.remainder`` / ``.estimate``."""
         if signature.vector_valued:
             raise InputError("'taylor' expands a scalar f; send each component of a "
                              "vector f as a request of its own", code="taylor_of_vector")
@@ -147,19 +153,31 @@ class Service:
         layout = signature.layout
         center = from_point(request.at, layout)
         coefficients = taylor_coefficients(plan, results, results["value"])
+        nonfinite = NonFinite()
+        nonfinite.add("taylor.coefficients",
+                      np.array([float(c) for _, c in coefficients], dtype=np.float64))
         answer = polynomial(coefficients, layout.coordinates(), center)
         answer.update(order=plan.taylor, center=request.at)
         if request.taylor.remainder_at is not None:
             b = request.taylor.remainder_at
-            value = (await self.run(DifferentiateRequest.model_validate(
+            at_b_body = await self.run(DifferentiateRequest.model_validate(
                 {"expression": request.expression, "variables": _declared(layout),
-                 "at": b, "derivatives": ["value"]})))["value"]
+                 "at": b, "derivatives": ["value"]}))
+            value = at_b_body["value"]
+            number = math.nan if value is None else value
+            for entry in at_b_body.get("nonfinite", []):  # the value's, written null
+                number = float(entry["kind"])  # "nan", "inf", "-inf"
+                nonfinite.add("taylor.remainder.value", np.asarray(number))
             at_b = evaluate_polynomial(coefficients, from_point(b, layout, "in "
                                                                 "'remainder_at'") - center)
+            estimate = float(next_terms(plan, results))
+            difference = number - at_b
+            for name, number in (("polynomial", at_b), ("remainder", difference),
+                                 ("estimate", estimate)):
+                nonfinite.add(f"taylor.remainder.{name}", np.asarray(float(number)))
             answer["remainder"] = {"at": b, "value": value, "polynomial": at_b,
-                                   "remainder": value - at_b,
-                                   "estimate": float(next_terms(plan, results))}
-        return answer
+                                   "remainder": difference, "estimate": estimate}
+        return answer, nonfinite
 
     def _check_output(self, n: int, out_shape: tuple[int, ...], spec: CompileSpec,
                       allowance: Allowance) -> int:
@@ -188,3 +206,4 @@ async def _off_loop(big: bool, func: Callable[..., T], *args: Any) -> T:
 def _declared(layout: Layout) -> dict[str, list[int]]:
     """The layout as a request's ``variables``."""
     return {name: list(shape) for name, shape in zip(layout.names, layout.shapes, strict=True)}
+
