@@ -52,6 +52,9 @@ def test_first_request_by_jets_then_xla_takes_over() -> None:
 
     async def scenario() -> tuple[dict[str, Any], dict[str, Any], int, int]:
         first = await differentiator.run(request(**body))
+        await differentiator.engine.drain()
+        assert len(differentiator.cache) == 0  # answered once: not compiled
+        await differentiator.run(request(**body))  # requested again: hot
         assert differentiator.cache.hits == 0
         await differentiator.engine.drain()  # the background compile
         second = await differentiator.run(request(**body))
