@@ -24,6 +24,7 @@ ROWS: dict[str, Callable[[Bench], Row]] = {
     "cold_symbolic": rows.cold_symbolic,
     "scale": rows.scale,
     "vectorised": rows.vectorised,
+    "speculation": rows.speculation,
     "batch": rows.batch,
     "transport": rows.transport,
     "memory": lambda bench: rows.memory(bench, bench.memo.get("rows_run", [])),

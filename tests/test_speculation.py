@@ -13,7 +13,7 @@ import pytest
 
 from app.config import Settings
 from app.engine import engine as engine_module
-from app.engine.compilation import CompileSpec, Compiled
+from app.engine.compilation import Compiled, CompileSpec
 from app.engine.speculation import Speculation
 from app.service.pipeline import Service
 from schemas.differentiate import DifferentiateRequest
