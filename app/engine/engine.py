@@ -45,6 +45,7 @@ from app.engine.planning import Policy, parse_and_plan, plan, surely_xla, too_co
 from app.engine.speculation import Speculation
 from app.engine.tiers import JetTier, Tier, XlaTier
 from app.engine.workers import CompilePool, NotReady
+from app.engine.xla import output_layout
 from app.errors import NablaError, RemoteProblem, Unavailable
 from app.ops.metrics import record_compile
 
@@ -258,7 +259,8 @@ class Engine:
         started = time.perf_counter()
         executable = await run_in_threadpool(load, compiled)
         record_compile({**dict(compiled.seconds), "load": time.perf_counter() - started})
-        tier = XlaTier(compiled.signature, executable)
+        tier = XlaTier(compiled.signature, executable,
+                       output_layout(compiled.signature, spec.kinds))
         self.executables.put(spec.key, tier)
         return tier
 

@@ -18,7 +18,7 @@ from starlette.concurrency import run_in_threadpool
 
 from app.engine.compilation import CompileSpec
 from app.engine.first_tier import NotFinite, NotInterpretable, interpret
-from app.engine.xla import Program, Signature, evaluate
+from app.engine.xla import Outputs, Program, Signature, evaluate
 from app.errors import NablaError
 
 #: Evaluations whose points x (1 + n)^2 x outputs is at most this run on the event loop
@@ -43,10 +43,11 @@ class Tier(Protocol):
 
 @dataclass(frozen=True)
 class XlaTier:
-    """A loaded XLA executable and its signature."""
+    """A loaded XLA executable, its signature, and the outputs it writes, in order."""
 
     signature: Signature
     executable: Any
+    outputs: Outputs
 
     async def evaluate(self, points: np.ndarray, vectors: Sequence[np.ndarray],
                        batch: int | None) -> Results:
@@ -54,8 +55,9 @@ class XlaTier:
         count = 1 if batch is None else points.shape[0]
         work = count * (1 + self.signature.layout.n) ** 2 * self.signature.outputs
         if work <= INLINE_WORK:
-            return evaluate(self.executable, points, batch, vectors)
-        return await run_in_threadpool(evaluate, self.executable, points, batch, vectors)
+            return evaluate(self.executable, self.outputs, points, batch, vectors)
+        return await run_in_threadpool(evaluate, self.executable, self.outputs, points, batch,
+                                       vectors)
 
 
 @dataclass(frozen=True)
