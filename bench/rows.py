@@ -123,6 +123,39 @@ def cold_symbolic(bench: Bench) -> Row:
                      "sympy.diff + lambdify(numpy)", 1.0)
 
 
+def cold_symengine(bench: Bench) -> Row:
+    """The same median / SymEngine's diff + Lambdify with LLVM, in process."""
+    return _cold_row(bench, "cold_symengine", "symengine_llvm", "cold vs SymEngine: the same "
+                     "/ SymEngine diff + Lambdify(llvm), in process", 1.0)
+
+
+def scale_symengine(bench: Bench) -> Row:
+    """First requests of new 100-variable Rosenbrocks / SymEngine's lambda backend."""
+    n = bench.plan.rosenbrock_n
+    row = Row("scale_symengine", f"cold {n}-var Rosenbrock v+g+H / SymEngine diff + "
+              "Lambdify(lambda), in process", "<= 1.0")
+    bodies = [ex.rosenbrock_body(n, name) for name in ("s", "t", "u")]
+    server = bench.main_server()
+    ours = []
+    with httpx.Client(base_url=server.url, timeout=600) as client:
+        for body in bodies:
+            seconds, response = timed_post(client, body)
+            check(response, "scale_symengine")
+            ours.append(seconds)
+    cases = [{"expression": b["expression"], "names": list(b["variables"]),
+              "point": list(b["at"].values())} for b in bodies]
+    theirs = baseline("symengine_lambda", {"cases": cases})
+    ours_median, theirs_median = statistics.median(ours), statistics.median(theirs)
+    row.nabla, row.baseline = ms(ours_median), ms(theirs_median)
+    row.ratio = ours_median / theirs_median
+    row.met = row.ratio <= 1.0
+    row.details = (f"median of 3 texts new to each (variables s, t, u); nabla "
+                   f"{'/'.join(ms(t) for t in ours)}, SymEngine "
+                   f"{'/'.join(ms(t) for t in theirs)}")
+    row.data = {"nabla_s": ours, "symengine_lambda_s": theirs}
+    return row
+
+
 def scale(bench: Bench) -> Row:
     """First request of the expanded 100-variable Rosenbrock / the naive JAX way."""
     n = bench.plan.rosenbrock_n

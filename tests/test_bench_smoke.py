@@ -33,9 +33,9 @@ Transfer/sec:      0.90MB
 
 
 def test_every_issue_row_is_runnable() -> None:
-    assert list(ROWS) == ["warm", "warm_computed", "cold", "cold_symbolic", "scale",
-                          "vectorised", "speculation", "batch", "transport", "memory",
-                          "isolation"]
+    assert list(ROWS) == ["warm", "warm_computed", "cold", "cold_symbolic",
+                          "cold_symengine", "scale", "scale_symengine", "vectorised",
+                          "speculation", "batch", "transport", "memory", "isolation"]
 
 
 def test_cold_expressions_are_distinct_and_use_three_variables() -> None:

@@ -40,10 +40,10 @@ from app.engine import admission
 from app.engine.admission import Allowance
 from app.engine.caches import Counted, SingleFlight, remember
 from app.engine.compilation import CompileSpec, Parsed, compile_spec, load
-from app.engine.costs import compile_seconds, retry_seconds
+from app.engine.costs import compile_seconds, jet_entries, retry_seconds
 from app.engine.planning import Policy, parse_and_plan, plan, surely_xla, too_costly
 from app.engine.speculation import Speculation
-from app.engine.tiers import JetTier, Tier, XlaTier
+from app.engine.tiers import INLINE_JET_ENTRIES, INLINE_JET_NODES, JetTier, Tier, XlaTier
 from app.engine.workers import CompilePool, NotReady
 from app.engine.xla import output_layout
 from app.errors import NablaError, RemoteProblem, Unavailable
@@ -151,7 +151,10 @@ class Engine:
         if route == "jets_for_good":  # XLA would not make it: it is never tried
             seconds = compile_seconds(parsed.cost, spec.kinds)
             remember(self._uncompilable, spec.key, too_costly(seconds, self.budget).problem())
-        return JetTier(parsed.program, spec, self.compile_later, self.compiled)
+        inline = parsed.jet_nodes <= INLINE_JET_NODES and jet_entries(
+            parsed.program.layout.n, parsed.program.outputs * parsed.jet_nodes, spec.count,
+            spec.kinds) <= INLINE_JET_ENTRIES
+        return JetTier(parsed.program, spec, self.compile_later, self.compiled, inline)
 
     async def parsed(self, spec: CompileSpec) -> Parsed:
         """The built program of ``spec``'s texts: kept, being built, or built now."""
