@@ -183,7 +183,8 @@ def flat_function(program: Program, kinds: tuple[str, ...]) -> Callable[..., Any
 
     def flat(z: Any, *vectors: Any) -> Any:
         out = fused(z, *vectors)
-        return jnp.concatenate([jnp.ravel(out[name]).astype(jnp.float64) for name in names])
+        parts = [jnp.ravel(out[name]).astype(jnp.float64) for name in names]
+        return jnp.concatenate(parts) if parts else jnp.zeros((0,), jnp.float64)
 
     return flat
 
