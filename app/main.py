@@ -12,6 +12,7 @@ from app import __version__
 from app.api import observability, openapi, problems
 from app.api.allowance import RequestAllowance
 from app.api.apikeys import ApiKeys
+from app.api.direct import DirectRoute
 from app.api.limits import BodySizeLimit, ConcurrencyLimit
 from app.api.memo import ResponseMemo
 from app.api.ratelimit import Limiter, RateLimit
@@ -51,6 +52,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.service = service
     problems.install(app)
     openapi.install(app)
+    # Innermost: the hot path, answered without the router, inside every limit below.
+    app.add_middleware(DirectRoute, service=service)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(ResponseMemo, max_bytes=settings.response_cache_bytes,
                        paths=("/v1/differentiate",))

@@ -23,7 +23,8 @@ class Plan:
 
     quick: bool = False
     seed: int = 0
-    warm_seconds: float = 10.0
+    warm_seconds: float = 5.0
+    warm_rounds: int = 3
     warmup_seconds: float = 2.0
     cold_count: int = 20
     rosenbrock_n: int = 100
@@ -37,7 +38,8 @@ class Plan:
     def make(cls, quick: bool, seed: int) -> Plan:
         if not quick:
             return cls(seed=seed)
-        return cls(quick=True, seed=seed, warm_seconds=3.0, warmup_seconds=1.0, cold_count=6,
+        return cls(quick=True, seed=seed, warm_seconds=2.0, warm_rounds=2, warmup_seconds=1.0,
+                   cold_count=6,
                    rosenbrock_n=30, batch_points=20_000, batch_repeats=2,
                    isolation_requests=1500)
 

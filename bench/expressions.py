@@ -63,16 +63,18 @@ def cold_body(expression: str) -> dict[str, Any]:
             "at": {"x": 0.3, "y": 0.7, "z": 1.1}}
 
 
-def rosenbrock(n: int) -> str:
+def rosenbrock(n: int, name: str = "x") -> str:
     """The n-variable Rosenbrock function written out term by term."""
-    return " + ".join(f"(1 - x{i})**2 + 100*(x{i + 1} - x{i}**2)**2" for i in range(n - 1))
+    return " + ".join(f"(1 - {name}{i})**2 + 100*({name}{i + 1} - {name}{i}**2)**2"
+                      for i in range(n - 1))
 
 
-def rosenbrock_body(n: int) -> dict[str, Any]:
-    """Value, gradient and Hessian of the expanded Rosenbrock at one point."""
-    names = [f"x{i}" for i in range(n)]
-    return {"expression": rosenbrock(n), "variables": {name: [] for name in names},
-            "at": {name: 0.5 + 0.01 * i for i, name in enumerate(names)}}
+def rosenbrock_body(n: int, name: str = "x") -> dict[str, Any]:
+    """Value, gradient and Hessian of the expanded Rosenbrock at one point (variables
+    ``name``0, ``name``1, ...: another name makes another text, new to the server)."""
+    names = [f"{name}{i}" for i in range(n)]
+    return {"expression": rosenbrock(n, name), "variables": {v: [] for v in names},
+            "at": {v: 0.5 + 0.01 * i for i, v in enumerate(names)}}
 
 
 def vector_body(n: int) -> dict[str, Any]:

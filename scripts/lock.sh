@@ -6,5 +6,5 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh serve >/dev/null  # brings .uv/ with the required uv
 compile=(.uv/bin/uv pip compile pyproject.toml --quiet --universal --python-version 3.11
          --generate-hashes)
-"${compile[@]}" -o requirements/test.txt --extra test --extra lint
+"${compile[@]}" -o requirements/test.txt --extra test --extra lint --extra bench
 "${compile[@]}" -o requirements/serve.txt

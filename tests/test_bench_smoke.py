@@ -33,8 +33,9 @@ Transfer/sec:      0.90MB
 
 
 def test_every_issue_row_is_runnable() -> None:
-    assert list(ROWS) == ["warm", "warm_computed", "cold", "cold_symbolic", "scale",
-                          "vectorised", "batch", "transport", "tensor4", "taylor10", "memory",
+    assert list(ROWS) == ["warm", "warm_computed", "cold", "cold_symbolic",
+                          "cold_symengine", "scale", "scale_symengine", "vectorised",
+                          "speculation", "batch", "transport", "tensor4", "taylor10", "memory",
                           "isolation"]
 
 

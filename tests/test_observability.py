@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import sys
 from collections.abc import Iterator
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -14,6 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from app.config import Settings
 from app.main import create_app
+from app.ops import logs
 from app.ops.logs import JSONFormatter
 from tests.conftest import run_async
 
@@ -83,6 +86,36 @@ def test_one_json_log_line_per_request(service: App, caplog: pytest.LogCaptureFi
     assert entry["status"] == 200
     assert entry["duration_s"] >= 0
     assert entry["level"] == "info"
+
+
+def test_the_access_line_written_directly_is_the_formatters(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    stream = io.StringIO()
+    logs.configure("info", "json")
+    handler = next(h for h in logging.getLogger("nabla").handlers if h.formatter)
+    monkeypatch.setattr(handler, "stream", stream)
+    monkeypatch.setattr(logging.getLogger(), "handlers", [])  # ours alone: the direct path
+    records: list[logging.LogRecord] = []
+    monkeypatch.setattr(handler, "handle", records.append)  # a LogRecord would come here
+    access = logging.getLogger("nabla.access")
+    token = logs.REQUEST_ID.set("req-7")
+    try:
+        logs.info_line(access, "request", {"status": 200, "route": "/v1/x"})
+    finally:
+        logs.REQUEST_ID.reset(token)
+    assert records == []  # written without a LogRecord
+    direct = json.loads(stream.getvalue())
+    record = logging.LogRecord("nabla.access", logging.INFO, __file__, 1, "request", None, None)
+    record.created = datetime.fromisoformat(direct["time"]).timestamp()
+    record.fields = {"status": 200, "route": "/v1/x"}
+    token = logs.REQUEST_ID.set("req-7")
+    try:
+        formatted = JSONFormatter().format(record)
+    finally:
+        logs.REQUEST_ID.reset(token)
+    assert stream.getvalue() == formatted + "\n"
+    assert list(direct) == ["time", "level", "logger", "message", "request_id", "status",
+                            "route"]
 
 
 def test_formatter_keeps_exceptions_on_one_line() -> None:

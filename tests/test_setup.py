@@ -19,7 +19,7 @@ from tests.ops_support import ROOT
 PYPROJECT: dict[str, Any] = tomllib.loads((ROOT / "pyproject.toml").read_text())
 PROJECT = PYPROJECT["project"]
 LOCKS = {"serve": ([], ROOT / "requirements" / "serve.txt"),
-         "test": (["test", "lint"], ROOT / "requirements" / "test.txt")}
+         "test": (["test", "lint", "bench"], ROOT / "requirements" / "test.txt")}
 #: One pinned requirement: name, version, environment marker (or ""), then its hashes.
 PIN = re.compile(
     r"^([A-Za-z0-9._-]+)==([^\s;\\]+)\s*(?:;\s*([^\\]+?))?\s*\\\n((?:\s+--hash=\S+.*\n)+)", re.M)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import threading
 from typing import Any
 
 import numpy as np
@@ -52,6 +53,9 @@ def test_first_request_by_jets_then_xla_takes_over() -> None:
 
     async def scenario() -> tuple[dict[str, Any], dict[str, Any], int, int]:
         first = await differentiator.run(request(**body))
+        await differentiator.engine.drain()
+        assert len(differentiator.cache) == 0  # answered once: not compiled
+        await differentiator.run(request(**body))  # requested again: hot
         assert differentiator.cache.hits == 0
         await differentiator.engine.drain()  # the background compile
         second = await differentiator.run(request(**body))
@@ -106,3 +110,31 @@ def test_tiers_agree_at_kinks_and_edges(xla_differentiator: Service,
     for field in ("value", "gradient", "hessian"):
         np.testing.assert_allclose(jets[field], xla[field], rtol=1e-12, atol=0)
     assert jets.get("nonfinite") == xla.get("nonfinite")
+
+
+def test_small_programs_are_interpreted_on_the_event_loop_big_ones_in_a_thread(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from app.engine import tiers
+
+    threads: list[int] = []
+    real = tiers.interpret
+
+    def recording(*args: Any) -> Any:
+        threads.append(threading.get_ident())
+        return real(*args)
+
+    monkeypatch.setattr(tiers, "interpret", recording)
+    differentiator = Service(Settings(in_process=True, interpret=True))
+    differentiator.engine.compile_later = lambda spec: None  # type: ignore[method-assign]
+    big = " + ".join(f"sin(x{i}) * x{i + 1}" for i in range(40))
+
+    async def scenario() -> tuple[int, list[dict[str, Any]]]:
+        return threading.get_ident(), [
+            await differentiator.run(request(expression="x*y + 0.25", at={"x": 2.0, "y": 3.0})),
+            await differentiator.run(request(expression=big,
+                                             at={f"x{i}": 0.5 for i in range(41)}))]
+
+    loop_thread, (small, large) = run_async(scenario())
+    assert threads[0] == loop_thread and threads[1] != loop_thread
+    assert small["value"] == 6.25 and small["gradient"] == pytest.approx([3.0, 2.0])
+    assert large["value"] == pytest.approx(40 * np.sin(0.5) * 0.5, rel=1e-14)

@@ -134,8 +134,8 @@ class RequestObservability:
             in_progress.dec()
             route, status = route_template(scope), exchange.outcome
             self.metrics.observe(method, route, status, seconds)
-            access_log.info("request", extra={"fields": _access_fields(
-                scope, request_id, method, route, status, seconds)})
+            logs.info_line(access_log, "request", _access_fields(
+                scope, request_id, method, route, status, seconds))
 
 
 def _access_fields(scope: Scope, request_id: str, method: str, route: str, status: int,

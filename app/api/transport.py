@@ -102,9 +102,14 @@ def wants_msgpack(accept: str | None) -> bool:
     return accept is not None and any(_is_msgpack(part) for part in accept.split(","))
 
 
+def encode_body(content: Any, msgpack: bool) -> tuple[bytes, str]:
+    """The response body's bytes in the negotiated format, and their media type."""
+    if msgpack:
+        return ormsgpack.packb(content, option=ormsgpack.OPT_SERIALIZE_NUMPY), MSGPACK
+    return orjson.dumps(content, option=orjson.OPT_SERIALIZE_NUMPY), JSON
+
+
 def encode_response(content: Any, msgpack: bool) -> Response:
     """The response body in the negotiated format."""
-    if msgpack:
-        return Response(ormsgpack.packb(content, option=ormsgpack.OPT_SERIALIZE_NUMPY),
-                        media_type=MSGPACK)
-    return Response(orjson.dumps(content, option=orjson.OPT_SERIALIZE_NUMPY), media_type=JSON)
+    body, media = encode_body(content, msgpack)
+    return Response(body, media_type=media)

@@ -37,6 +37,10 @@ class Counted(Generic[K, V]):
     def __len__(self) -> int:
         return len(self._items)
 
+    def __contains__(self, key: K) -> bool:
+        with self._lock:
+            return key in self._items
+
     def peek(self, key: K) -> V | None:
         """The value, if cached, without counting a hit or a miss."""
         with self._lock:

@@ -10,7 +10,6 @@ threads.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import pickle
 import re
@@ -58,7 +57,10 @@ class CompileSpec:
     @cached_property
     def key(self) -> CompileSpec:
         """The spec without ``count``: requests that differ only in it share an executable."""
-        return self if self.count == 0 else dataclasses.replace(self, count=0)
+        if self.count == 0:
+            return self
+        return CompileSpec(self.texts, self.stacked, self.declared, self.sampled, self.kinds,
+                           self.batch, 0)
 
     @cached_property
     def program_key(self) -> Hashable:

@@ -2,7 +2,8 @@
 
     spec -> executable in the cache?              -> XlaTier (warm: nothing is parsed)
          -> parse (in a worker) and plan from the estimated costs (app.engine.planning):
-         -> small, and every node has a jet rule   -> JetTier, and XLA compiles it meanwhile
+         -> small, and every node has a jet rule   -> JetTier (XLA compiles it in the
+                                                     background once it is requested again)
          -> XLA hopeless, jets' work small         -> JetTier for good (never compiled)
          -> XLA hopeless                           -> 422 too_complex at once (in the worker)
          -> otherwise                              -> XlaTier, compiled now
@@ -17,6 +18,10 @@ finish within a request's deadline is refused at once with 503 and the expected 
 ``Retry-After`` (and started, when the queue is short, so that the retry finds it). The
 programs and the failed compiles are kept in LRUs used on the event loop only; the
 executables' LRU takes a lock, so any thread may read it.
+
+Background compiles (``app.engine.speculation``) are for hot programs only, start only
+while no request waits for a compile, and run on a worker of their own at idle CPU
+priority, started when the first is needed: a request never waits behind speculation.
 """
 
 from __future__ import annotations
@@ -35,10 +40,12 @@ from app.engine import admission
 from app.engine.admission import Allowance
 from app.engine.caches import Counted, SingleFlight, remember
 from app.engine.compilation import CompileSpec, Parsed, compile_spec, load
-from app.engine.costs import compile_seconds, retry_seconds
+from app.engine.costs import compile_seconds, jet_entries, retry_seconds
 from app.engine.planning import Policy, parse_and_plan, plan, surely_xla, too_costly
-from app.engine.tiers import JetTier, Tier, XlaTier
+from app.engine.speculation import Speculation
+from app.engine.tiers import INLINE_JET_ENTRIES, INLINE_JET_NODES, JetTier, Tier, XlaTier
 from app.engine.workers import CompilePool, NotReady
+from app.engine.xla import output_layout
 from app.errors import NablaError, RemoteProblem, Unavailable
 from app.ops.metrics import record_compile
 
@@ -58,6 +65,7 @@ class Engine:
         self.programs: LRUCache[Hashable, Parsed] = LRUCache(settings.compile_cache_size)
         self.pool: CompilePool | None = None
         self.parse_pool: CompilePool | None = None
+        self.background_pool: CompilePool | None = None  # started with the first hot program
         self._compiles: SingleFlight[CompileSpec, XlaTier] = SingleFlight()
         self._parses: SingleFlight[Hashable, Parsed] = SingleFlight()
         self._done_by: dict[CompileSpec, float] = {}  # compile -> when it should be done
@@ -65,7 +73,7 @@ class Engine:
         # their problem, answered again at once; the first tier keeps answering them.
         self._uncompilable: LRUCache[CompileSpec, dict[str, Any]] = LRUCache(
             settings.compile_cache_size)
-        self._background: set[asyncio.Task[None]] = set()
+        self.speculation = Speculation(self._compile_quietly)
         self._watchdog: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -80,7 +88,7 @@ class Engine:
 
     async def _watch(self) -> None:
         while True:
-            for pool in self._pools():
+            for pool in self._all_pools():
                 try:
                     pool.watch()
                 except Exception:  # the watchdog must outlive any one failure
@@ -88,7 +96,11 @@ class Engine:
             await asyncio.sleep(WATCH_SECONDS)
 
     def _pools(self) -> list[CompilePool]:
+        """The pools that requests wait for (the background one is not: it is speculation)."""
         return [p for p in (self.pool, self.parse_pool) if p is not None]
+
+    def _all_pools(self) -> list[CompilePool]:
+        return [p for p in (*self._pools(), self.background_pool) if p is not None]
 
     @property
     def not_ready(self) -> NotReady | None:
@@ -119,8 +131,8 @@ class Engine:
         if self._watchdog is not None:
             self._watchdog.cancel()
             self._watchdog = None
-        pools = self._pools()
-        self.pool = self.parse_pool = None
+        pools = self._all_pools()
+        self.pool = self.parse_pool = self.background_pool = None
         return pools
 
     async def tier(self, spec: CompileSpec) -> Tier:
@@ -139,7 +151,10 @@ class Engine:
         if route == "jets_for_good":  # XLA would not make it: it is never tried
             seconds = compile_seconds(parsed.cost, spec.kinds)
             remember(self._uncompilable, spec.key, too_costly(seconds, self.budget).problem())
-        return JetTier(parsed.program, spec, self.compile_later, self.compiled)
+        inline = parsed.jet_nodes <= INLINE_JET_NODES and jet_entries(
+            parsed.program.layout.n, parsed.program.outputs * parsed.jet_nodes, spec.count,
+            spec.kinds) <= INLINE_JET_ENTRIES
+        return JetTier(parsed.program, spec, self.compile_later, self.compiled, inline)
 
     async def parsed(self, spec: CompileSpec) -> Parsed:
         """The built program of ``spec``'s texts: kept, being built, or built now."""
@@ -181,6 +196,7 @@ class Engine:
         refused = self._uncompilable.get(key)
         if refused is not None and refused.get("code") == "too_complex":
             raise RemoteProblem(refused)
+        self.speculation.withdraw(key)  # a request waits for it: no longer speculation
         if key not in self._compiles:
             self._admit(spec, allowance, self._estimate(spec) if seconds is None else seconds)
         work = self._compiles.start(key, lambda: self._compile(spec))
@@ -222,52 +238,67 @@ class Engine:
             "Retry after that", retry_after=retry_seconds(wait + seconds),
             code="queue_too_long")
 
-    async def _compile(self, spec: CompileSpec) -> XlaTier:
+    async def _compile(self, spec: CompileSpec, background: bool = False) -> XlaTier:
         parsed = self.programs.get(spec.program_key)
         program = None if parsed is None else parsed.program  # parsed: the worker compiles
+        pool = self._background_pool() if background else self.pool
+        if not background:
+            self.speculation.foreground_started()
         try:
-            if self.pool is None:
+            if pool is None:
                 compiled = await run_in_threadpool(compile_spec, spec, self.settings, program)
             else:
-                compiled = await self.pool.compile(spec, program, self._estimate(spec))
+                compiled = await pool.compile(spec, program, self._estimate(spec))
         except NablaError as error:
             if error.code == "too_complex":  # answered at once from now on
                 remember(self._uncompilable, spec.key, error.problem())
             raise
         finally:
             self._done_by.pop(spec.key, None)
+            if not background:
+                self.speculation.foreground_finished()
         if compiled.parsed is not None:
             remember(self.programs, spec.program_key, compiled.parsed)
         started = time.perf_counter()
         executable = await run_in_threadpool(load, compiled)
         record_compile({**dict(compiled.seconds), "load": time.perf_counter() - started})
-        tier = XlaTier(compiled.signature, executable)
+        tier = XlaTier(compiled.signature, executable,
+                       output_layout(compiled.signature, spec.kinds))
         self.executables.put(spec.key, tier)
         return tier
 
-    def compile_later(self, spec: CompileSpec) -> None:
-        """Compile ``spec`` with XLA in the background, for the requests that follow."""
-        key = spec.key
-        if (key in self._compiles or key in self._uncompilable
-                or len(self._compiles) >= self.settings.max_pending_compiles):
-            return
-        task = asyncio.get_running_loop().create_task(self._compile_quietly(spec))
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
+    def _background_pool(self) -> CompilePool | None:
+        """The worker of background compiles (idle CPU priority), started on first use."""
+        if self.background_pool is None and self.pool is not None:
+            self.background_pool = CompilePool(self.settings, workers=1, name="background",
+                                               idle=True)
+        return self.background_pool
 
-    async def _compile_quietly(self, spec: CompileSpec) -> None:
+    def compile_later(self, spec: CompileSpec) -> None:
+        """The first tier answered ``spec``: compile it with XLA in the background once it
+        is requested again, for the requests that follow."""
+        key = spec.key
+        if key in self._compiles or key in self._uncompilable or key in self.executables:
+            return
+        self.speculation.answered(key)
+
+    async def _compile_quietly(self, key: Hashable) -> None:
+        assert isinstance(key, CompileSpec)
         try:
-            await self._compiled(spec, None)
+            if (key in self._compiles or key in self._uncompilable or key in self.executables
+                    or len(self._compiles) >= self.settings.max_pending_compiles):
+                return
+            await self._compiles.start(key, lambda: self._compile(key, background=True))
         except Unavailable:
             pass  # a fault of ours, or too busy: a later request tries again
         except NablaError as error:  # too complex for XLA: keep answering with jets
-            remember(self._uncompilable, spec.key, error.problem())
+            remember(self._uncompilable, key, error.problem())
         except Exception:
             logger.exception("background compile failed")
 
     async def drain(self) -> None:
-        """Wait for the background compiles started so far."""
-        await asyncio.gather(*self._background)
+        """Wait until the background compiles queued so far have ended."""
+        await self.speculation.drain()
 
     async def task(self, func: Callable[..., Any], *args: Any) -> Any:
         """A cold task other than a compile (symbolic, explain): in a worker, or a thread;

@@ -23,11 +23,15 @@ if TYPE_CHECKING:
     from app.engine.xla import Program
 
 
-def start_worker(memory_bytes: int) -> None:
+def start_worker(memory_bytes: int, idle: bool = False) -> None:
     """A new worker's first steps (pebble's initializer): signals, priority, memory cap, then
-    JAX, warmed up with one compile."""
+    JAX, warmed up with one compile. An ``idle`` worker (background compiles) runs only
+    on CPU time nothing else wants."""
     obey_only_parent()  # first: before JAX starts its threads
-    os.nice(10)  # cold work yields the CPU to the server's warm requests
+    if idle:
+        lowest_priority()
+    else:
+        os.nice(10)  # cold work yields the CPU to the server's warm requests
     if memory_bytes > 0:
         resource.setrlimit(resource.RLIMIT_DATA, (memory_bytes, memory_bytes))
     from app.config import Limits
@@ -36,6 +40,15 @@ def start_worker(memory_bytes: int) -> None:
     from app.engine.xla import KINDS
 
     compile_or_problem(CompileSpec(("sin(x)",), False, None, (), KINDS, None, 1), Limits())
+
+
+def lowest_priority() -> None:
+    """Linux's SCHED_IDLE for this process and the threads it starts (nice 19 where that
+    is not allowed): speculation takes no CPU from requests, nor from compiles they wait for."""
+    try:
+        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+    except (AttributeError, OSError):
+        os.nice(19)
 
 
 def obey_only_parent() -> None:

@@ -30,9 +30,10 @@ class NonFinite:
 
     def add(self, name: str, array: np.ndarray, prefix: tuple[int, ...] = ()) -> None:
         """List the non-finite entries of ``array`` as ``name``, each index after ``prefix``."""
-        bad = ~np.isfinite(array)
-        if not bad.any():
+        finite = np.isfinite(array)
+        if finite.all():
             return
+        bad = ~finite
         self.count += int(bad.sum())
         room = None if self.limit is None else max(0, self.limit - len(self.listed))
         for index in np.argwhere(bad)[:room]:

@@ -18,12 +18,17 @@ from starlette.concurrency import run_in_threadpool
 
 from app.engine.compilation import CompileSpec
 from app.engine.first_tier import NotFinite, NotInterpretable, interpret
-from app.engine.xla import Program, Signature, evaluate
+from app.engine.xla import Outputs, Program, Signature, evaluate
 from app.errors import NablaError
 
 #: Evaluations whose points x (1 + n)^2 x outputs is at most this run on the event loop
 #: (~50 us): a thread hop would cost more.
 INLINE_WORK = 4096
+#: The first tier runs on the event loop for programs of at most this many nodes and this
+#: much work (points x outputs x nodes x (1 + n + n^2)): about 0.5 ms at most (each node
+#: costs a few NumPy calls of ~1 us), less than a thread hop costs a loaded machine.
+INLINE_JET_NODES = 64
+INLINE_JET_ENTRIES = 50_000
 Results = dict[str, np.ndarray]
 
 
@@ -43,10 +48,11 @@ class Tier(Protocol):
 
 @dataclass(frozen=True)
 class XlaTier:
-    """A loaded XLA executable and its signature."""
+    """A loaded XLA executable, its signature, and the outputs it writes, in order."""
 
     signature: Signature
     executable: Any
+    outputs: Outputs
 
     async def evaluate(self, points: np.ndarray, vectors: Sequence[np.ndarray],
                        batch: int | None) -> Results:
@@ -54,18 +60,20 @@ class XlaTier:
         count = 1 if batch is None else points.shape[0]
         work = count * (1 + self.signature.layout.n) ** 2 * self.signature.outputs
         if work <= INLINE_WORK:
-            return evaluate(self.executable, points, batch, vectors)
-        return await run_in_threadpool(evaluate, self.executable, points, batch, vectors)
+            return evaluate(self.executable, self.outputs, points, batch, vectors)
+        return await run_in_threadpool(evaluate, self.executable, self.outputs, points, batch,
+                                       vectors)
 
 
 @dataclass(frozen=True)
 class JetTier:
-    """A program interpreted with jets; once it has answered, XLA compiles the spec."""
+    """A program interpreted with jets; once it has answered, XLA may compile the spec."""
 
     program: Program
     spec: CompileSpec
     compile_later: Callable[[CompileSpec], None]
     compiled: Callable[[CompileSpec], Awaitable[XlaTier]]
+    inline: bool = False  # small enough to interpret on the event loop (no thread hop)
 
     @property
     def signature(self) -> Signature:
@@ -77,8 +85,11 @@ class JetTier:
         """The jets' outputs (in a thread); XLA's if a node turns out to have no jet rule, or
         if a result is not finite (where XLA's conventions decide)."""
         try:
-            results = await run_in_threadpool(interpret, self.program, self.spec.kinds,
-                                              points, batch is not None)
+            if self.inline:
+                results = interpret(self.program, self.spec.kinds, points, batch is not None)
+            else:
+                results = await run_in_threadpool(interpret, self.program, self.spec.kinds,
+                                                  points, batch is not None)
         except NotFinite as unsettled:
             try:
                 return await (await self.compiled(self.spec)).evaluate(points, vectors, batch)

@@ -80,9 +80,10 @@ class CompilePool:
     """A self-healing pool of workers; ``compile`` and ``call`` await one task within the budget."""
 
     def __init__(self, settings: Settings, workers: int | None = None,
-                 budget: float | None = None, name: str = "compile") -> None:
+                 budget: float | None = None, name: str = "compile", idle: bool = False) -> None:
         self.settings = settings
         self.name = name
+        self.idle = idle  # its workers run at idle CPU priority (background compiles)
         self.budget = settings.compile_timeout_seconds if budget is None else budget
         self.limits = Limits.model_validate(settings.model_dump(include=set(Limits.model_fields)))
         self.workers = settings.compile_workers if workers is None else workers
@@ -104,7 +105,7 @@ class CompilePool:
         pool = ProcessPool(
             max_workers=self.workers,
             initializer=start_worker,
-            initargs=(self.settings.worker_memory_bytes,),
+            initargs=(self.settings.worker_memory_bytes, self.idle),
             context=multiprocessing.get_context("spawn"),
         )
         self._started_at = time.monotonic()

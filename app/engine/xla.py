@@ -9,6 +9,7 @@ time, for one input shape; the result can be serialized, so this runs in a worke
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
@@ -190,9 +191,31 @@ def fused_function(program: Program, kinds: tuple[str, ...]) -> Callable[..., di
     return fused
 
 
-def compile_executable(program: Program, kinds: tuple[str, ...], batch: int | None) -> Any:
-    """Trace, lower and compile the fused function for one point or a batch of ``batch``."""
+Outputs = tuple[tuple[str, Shape], ...]
+
+
+def output_layout(signature: Signature, kinds: Sequence[str]) -> Outputs:
+    """The outputs in the order an executable writes them into its one flat buffer."""
+    return tuple(output_sizes(signature.layout.n, signature.out_shape, kinds).items())
+
+
+def flat_function(program: Program, kinds: tuple[str, ...]) -> Callable[..., Any]:
+    """``fused_function`` with every output raveled into one float64 vector, in the order of
+    ``output_layout``: one buffer to hand back, convert and flush instead of one per output."""
     fused = fused_function(program, kinds)
+    names = [name for name, _ in output_layout(program, kinds)]
+
+    def flat(z: Any, *vectors: Any) -> Any:
+        out = fused(z, *vectors)
+        parts = [jnp.ravel(out[name]).astype(jnp.float64) for name in names]
+        return jnp.concatenate(parts) if parts else jnp.zeros((0,), jnp.float64)
+
+    return flat
+
+
+def compile_executable(program: Program, kinds: tuple[str, ...], batch: int | None) -> Any:
+    """Trace, lower and compile the flat function for one point or a batch of ``batch``."""
+    fused = flat_function(program, kinds)
     n = program.layout.n
     vectors = [_spec(s) for s in product_inputs(program, kinds)]
     if batch is None:
@@ -213,10 +236,11 @@ def bucket(count: int) -> int:
     return size * 3 // 4 if size >= 4 and size * 3 // 4 >= count else size
 
 
-def evaluate(executable: Any, points: np.ndarray, batch: int | None,
+def evaluate(executable: Any, outputs: Outputs, points: np.ndarray, batch: int | None,
              vectors: Sequence[np.ndarray] = ()) -> dict[str, np.ndarray]:
     """Run a compiled executable at one point (n,) or a batch (N, n), padded to ``batch``;
-    ``vectors`` are the tangent and cotangent of ``jvp`` and ``vjp``, if asked for.
+    ``vectors`` are the tangent and cotangent of ``jvp`` and ``vjp``, if asked for. Its one
+    flat buffer is cut into the ``outputs`` (views, no copies).
 
     XLA on CPU flushes subnormals to zero in every operation, but an output that is an
     input passed through unchanged keeps it: outputs are flushed too, so no answer holds
@@ -224,10 +248,21 @@ def evaluate(executable: Any, points: np.ndarray, batch: int | None,
     # NumPy arrays go to the executable as they are: jnp.asarray would cost a dispatch.
     extra = [np.asarray(v, dtype=np.float64) for v in vectors]
     if batch is None:
-        return {k: flush(np.asarray(v)) for k, v in executable(points, *extra).items()}
+        return _cut(flush(np.asarray(executable(points, *extra))), outputs, ())
     count = points.shape[0]
     if batch != count:
         filler = np.broadcast_to(points[:1], (batch - count, points.shape[1]))
         points = np.concatenate([points, filler])
-    results = executable(np.ascontiguousarray(points), *extra)
-    return {k: flush(np.asarray(v)[:count]) for k, v in results.items()}
+    flat = np.asarray(executable(np.ascontiguousarray(points), *extra))
+    return _cut(flush(flat[:count]), outputs, (count,))
+
+
+def _cut(flat: np.ndarray, outputs: Outputs, lead: Shape) -> dict[str, np.ndarray]:
+    """The outputs of a flat buffer (..., total): each a view, shaped ``lead + shape``."""
+    results: dict[str, np.ndarray] = {}
+    start = 0
+    for name, shape in outputs:
+        stop = start + math.prod(shape)
+        results[name] = flat[..., start:stop].reshape((*lead, *shape))
+        start = stop
+    return results

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
+import time
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
@@ -34,6 +36,48 @@ class JSONFormatter(logging.Formatter):
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         return orjson.dumps(entry, default=str).decode()
+
+
+def info_line(logger: logging.Logger, message: str, fields: dict[str, Any]) -> None:
+    """``logger.info(message, extra={"fields": fields})``, written straight to our JSON
+    handler when it is the only place the record would go (no other handler, filter or
+    format): the same line, without a ``LogRecord`` (a third of a warm request's time
+    went to logging its access line)."""
+    handler = _only_json_handler(logger)
+    if handler is None:
+        logger.info(message, extra={"fields": fields})
+        return
+    entry: dict[str, Any] = {
+        "time": datetime.fromtimestamp(time.time(), UTC).isoformat(timespec="milliseconds"),
+        "level": "info", "logger": logger.name, "message": message}
+    request_id = REQUEST_ID.get()
+    if request_id is not None:
+        entry["request_id"] = request_id
+    entry.update(fields)
+    line = orjson.dumps(entry, default=str).decode() + handler.terminator
+    with handler.lock or contextlib.nullcontext():
+        handler.stream.write(line)
+        handler.stream.flush()
+
+
+def _only_json_handler(logger: logging.Logger) -> logging.StreamHandler[Any] | None:
+    """Our JSON handler, if an INFO record of ``logger`` would reach it and nothing else."""
+    if not logger.isEnabledFor(logging.INFO):
+        return None
+    found: logging.StreamHandler[Any] | None = None
+    current: logging.Logger | None = logger
+    while current is not None:
+        if current.filters or current.disabled:
+            return None
+        for handler in current.handlers:
+            if (found is not None or not getattr(handler, _HANDLER_MARK, False)
+                    or type(handler.formatter) is not JSONFormatter or handler.filters
+                    or handler.level > logging.INFO
+                    or not isinstance(handler, logging.StreamHandler)):
+                return None
+            found = handler
+        current = current.parent if current.propagate else None
+    return found
 
 
 def make_formatter(log_format: str) -> logging.Formatter:

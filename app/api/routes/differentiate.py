@@ -1,4 +1,8 @@
-"""POST /v1/differentiate: parse -> compile -> differentiate -> response."""
+"""POST /v1/differentiate: parse -> compile -> differentiate -> response.
+
+``app.api.direct`` answers this path in front of FastAPI's router with the same ``answer``;
+the route stays for the OpenAPI document and for an app served without that middleware.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +14,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from app.api.deps import get_service
-from app.api.transport import MSGPACK, decode_request, encode_response, wants_msgpack
+from app.api.transport import MSGPACK, decode_request, encode_body, wants_msgpack
+from app.service.pipeline import Service
 from schemas.differentiate import (
     DIFFERENTIATE_EXAMPLES,
     DifferentiateResponse,
@@ -26,6 +31,7 @@ def request_body_openapi() -> dict[str, Any]:
         MSGPACK: {"schema": schema}}}
 
 router = APIRouter(prefix="/v1", tags=["derivatives"])
+PATH = "/v1/differentiate"
 
 
 @router.post(
@@ -43,15 +49,22 @@ async def differentiate(request: Request) -> Response:
 
     The body is JSON, or MessagePack with ``Content-Type: application/msgpack``; send
     ``Accept: application/msgpack`` for a MessagePack answer (big batches)."""
-    raw = await request.body()
+    body, media = await answer(await get_service(request), await request.body(),
+                               request.headers.get("content-type"),
+                               request.headers.get("accept"))
+    return Response(body, media_type=media)
+
+
+async def answer(service: Service, raw: bytes, content_type: str | None,
+                 accept: str | None) -> tuple[bytes, str]:
+    """The answer's bytes and media type; raises what the problem handlers map."""
     big = len(raw) > BIG_BODY  # decoding and encoding megabytes: off the event loop
-    content_type, accept = request.headers.get("content-type"), request.headers.get("accept")
     body = (await run_in_threadpool(decode_request, raw, content_type) if big
             else decode_request(raw, content_type))
-    result = await (await get_service(request)).run(body)
+    result = await service.run(body)
     if big or _result_size(result) > BIG_RESULT:
-        return await run_in_threadpool(encode_response, result, wants_msgpack(accept))
-    return encode_response(result, wants_msgpack(accept))
+        return await run_in_threadpool(encode_body, result, wants_msgpack(accept))
+    return encode_body(result, wants_msgpack(accept))
 
 
 BIG_BODY = 256 * 1024
