@@ -2,7 +2,8 @@
 
 JAX computes i0 and i1 as ``exp(|x|) * i0e(x)``, so its derivative of i0 at 0 is 1 (from
 ``abs'(0) = 1``) where i0 is smooth with i0'(0) = 0: nabla gives i0 and i1 JVP rules of
-their own (``i0' = i1``, ``i1' = i0 - i1/x``, 1/2 at 0). i0e and i1e have a kink at 0
+their own (``i0' = i1``, ``i1' = i0 - i1/x``, 1/2 at 0, and ``i1''`` by its series near 0,
+where the closed form cancels). i0e and i1e have a kink at 0
 (the factor ``exp(-|x|)``); there their derivatives are JAX's (0 and 1/2), from JAX's own
 rules, which the first tier mirrors. JAX's ``bessel_jn`` is left out: it is NaN at 0 and
 loses all its digits beyond x = 30 or so (it runs a fixed 50 steps of a recurrence).
@@ -10,6 +11,7 @@ loses all its digits beyond x = 30 or so (it runs a fixed 50 steps of a recurren
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import jax
@@ -43,11 +45,37 @@ def _jax_i1(x: Any) -> Any:
     return jsp.i1(x)
 
 
+#: i1(x) = sum_k x^(2k+1) / (2^(2k+1) k! (k+1)!), so i1''(x) = sum_{k>=1} CURVE[k-1] x^(2k-1):
+#: used for |x| < 1, where the closed form i1 - i0/x + 2 i1/x^2 cancels (at x = 0.01 it
+#: keeps 11 digits of 16); 12 terms leave less than 1e-17 there.
+_CURVE = tuple((2 * k + 1) * 2 * k / (2 ** (2 * k + 1) * math.factorial(k) * math.factorial(k + 1))
+               for k in range(1, 13))
+
+
+def _i1_curve(xp: Any, x: Any, i0: Any, i1: Any) -> Any:
+    """i1''(x) on NumPy or JAX arrays (``xp``), given i0 and i1 as functions."""
+    small = xp.abs(x) < 1
+    safe = xp.where(small, 1.0, x)
+    closed = i1(safe) * (1 + 2 / (safe * safe)) - i0(safe) / safe
+    x2 = x * x
+    series = _CURVE[-1] + 0 * x2
+    for c in reversed(_CURVE[:-1]):
+        series = series * x2 + c
+    return xp.where(small, x * series, closed)
+
+
+@jax.custom_jvp
 def _i1_slope(x: Any) -> Any:
     """i1'(x) = i0(x) - i1(x)/x, and 1/2 where |x| <= eps (as JAX's rule for i1e)."""
     tiny = jnp.abs(x) <= _EPS
     safe = jnp.where(tiny, _EPS, x)
     return jnp.where(tiny, 0.5, _jax_i0(safe) - _jax_i1(safe) / safe)
+
+
+@_i1_slope.defjvp
+def _i1_slope_jvp(primals: Any, tangents: Any) -> Any:
+    (x,), (t,) = primals, tangents
+    return _i1_slope(x), t * _i1_curve(jnp, x, jsp.i0, jsp.i1)
 
 
 @_jax_i1.defjvp
@@ -66,14 +94,13 @@ def _i0(a: Any) -> Any:
 
 
 def _i1(a: Any) -> Any:
-    """i1, its derivative, and the JVP of that derivative's expression (0 where tiny)."""
+    """i1, its derivative and its second derivative, as the JAX rules above."""
     value = _scaled(a, special.i1e)
     tiny = np.abs(a) <= _EPS
     safe = np.where(tiny, _EPS, a)
-    i1_safe = _scaled(safe, special.i1e)
-    slope = np.where(tiny, 0.5, _scaled(safe, special.i0e) - i1_safe / safe)
-    return value, slope, lambda: np.where(
-        tiny, 0.0, i1_safe - (slope / safe - i1_safe * integer_power(safe, -2)))
+    slope = np.where(tiny, 0.5, _scaled(safe, special.i0e) - _scaled(safe, special.i1e) / safe)
+    return value, slope, lambda: _i1_curve(np, a, lambda x: _scaled(x, special.i0e),
+                                           lambda x: _scaled(x, special.i1e))
 
 
 def _i1e_slope(a: Any, y: Any) -> tuple[Any, Any, Any, Any]:
