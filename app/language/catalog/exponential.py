@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import sympy
@@ -74,15 +75,50 @@ def _build_log(call: Call) -> Term:
     return call.term(expr, shape)
 
 
+@jax.custom_jvp
+def _jax_hypot(a: Any, b: Any) -> Any:
+    """JAX's hypot, with a JVP rule of its own: JAX differentiates its composition (abs, then
+    max and min, which share a tie), which gives a Hessian of 0 where |a| = |b| (6e-18 at
+    (3, 3), where it is [[1, -1], [-1, 1]] / (6 sqrt 2)) and a NaN gradient at (1e-200, 0)
+    (0 * inf). The gradient is (a, b) / hypot(a, b); at (0, 0) it is JAX's (1/2, 1/2), and
+    the Hessian JAX's 0."""
+    return jnp.hypot(a, b)
+
+
+@_jax_hypot.defjvp
+def _jax_hypot_jvp(primals: Any, tangents: Any) -> Any:
+    (a, b), (ta, tb) = primals, tangents
+    return _jax_hypot(a, b), _unit(a, b) * ta + _unit(b, a) * tb
+
+
+@jax.custom_jvp
+def _unit(a: Any, b: Any) -> Any:
+    """a / hypot(a, b), 1/2 at (0, 0)."""
+    h = jnp.hypot(a, b)
+    return jnp.where(h == 0, 0.5, a / jnp.where(h == 0, 1.0, h))
+
+
+@_unit.defjvp
+def _unit_jvp(primals: Any, tangents: Any) -> Any:
+    """Its partial derivatives (b/h)^2 / h and -(a/h)(b/h) / h (no cancellation); 0 at
+    (0, 0), where it is constant."""
+    (a, b), (ta, tb) = primals, tangents
+    h = jnp.hypot(a, b)
+    origin = h == 0
+    safe = jnp.where(origin, 1.0, h)
+    ra, rb = a / safe, b / safe
+    return _unit(a, b), (rb * rb / safe) * ta + (-(ra * rb) / safe) * tb
+
+
 def _hypot(a: Any, b: Any) -> Any:
-    """hypot and its partial derivatives a/h and b/h; at (0, 0) JAX's (1/2, 1/2), which its
-    composition (abs, then max and min, which share a tie) gives there."""
+    """hypot, its partial derivatives and second derivatives, as the rules above."""
     h = np.hypot(a, b)
     origin = h == 0
-    ra, rb = a / np.where(origin, 1.0, h), b / np.where(origin, 1.0, h)
+    safe = np.where(origin, 1.0, h)
+    ra, rb = a / safe, b / safe
 
     def second() -> tuple[Any, Any, Any]:
-        return rb * rb / h, -(ra * rb) / h, ra * ra / h
+        return rb * rb / safe, -(ra * rb) / safe, ra * ra / safe
     return h, np.where(origin, 0.5, ra), np.where(origin, 0.5, rb), second
 
 
@@ -155,12 +191,14 @@ FUNCTIONS = (
              conventions="as a^b: a negative base with a non-integer exponent is NaN; at "
              "(0, 0) the gradient is (NaN, 0), JAX's convention", signature="pow(a, b)"),
     Function("hypot", (), (2, 2), broadcasting(F.hypot, "take hypot of"),
-             (Node(F.hypot, "hypot", jnp.hypot, Partials(_hypot), "hypot",
+             (Node(F.hypot, "hypot", _jax_hypot, Partials(_hypot), "hypot",
                    operator_name("hypot")),),
              "sqrt(a^2 + b^2), without overflow or underflow in between",
              Example("hypot(a, b)", {"a": 3.0, "b": -4.0}),
              conventions="the gradient is (a, b) / hypot(a, b), and (1/2, 1/2) at (0, 0) as "
-             "in JAX", numeric_at_constants=True, signature="hypot(a, b)"),
+             "in JAX (and the Hessian 0 there); right where |a| = |b| and for tiny a or b, "
+             "where JAX's own hypot gives a Hessian of 0 and a NaN gradient",
+             numeric_at_constants=True, signature="hypot(a, b)"),
     Function("logaddexp", (), (2, 2), broadcasting(F.logaddexp, "take logaddexp of"),
              (Node(F.logaddexp, "logaddexp", jnp.logaddexp, Partials(_logaddexp),
                    "logaddexp", operator_name("logaddexp")),),
