@@ -677,3 +677,22 @@ def test_percent_builds_mod_and_prints_as_mod() -> None:
         tree("a %")
     with pytest.raises(NablaError, match="Unexpected '%'"):
         tree("% a")
+
+
+def test_a_condition_on_a_piecewise_value(run: Any) -> None:
+    """binomial(factorial(x), y) compares factorial's piecewise value with y; SymPy writes
+    such a condition as ITE(c, a, b) of conditions, which both tiers compute and the
+    printer writes as (c and a) or (not c and b). (It was a 422 not_compilable before.)"""
+    cases = [("where(where(x > 0, x, y) >= 0, 1, 2) * x", {"x": -1.0, "y": 2.0}, -1.0, [1.0, 0.0]),
+             ("where(where(x > 0, x, y) >= 0, 1, 2) * x", {"x": -1.0, "y": -2.0}, -2.0,
+              [2.0, 0.0]),
+             ("binomial(factorial(x), y)", {"x": 3.0, "y": 2.0}, 15.0, None)]
+    for expression, at, value, gradient in cases:
+        answer = run(expression=expression, at=at, variables={k: [] for k in at},
+                     derivatives=["value", "gradient", "symbolic"])
+        assert math.isclose(answer["value"], value, rel_tol=1e-13)
+        if gradient is not None:
+            assert list(answer["gradient"]) == gradient
+        written = answer["symbolic"]["value"]
+        again = run(expression=written, at=at, variables={k: [] for k in at})
+        assert math.isclose(again["value"], value, rel_tol=1e-13), written

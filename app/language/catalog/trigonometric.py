@@ -32,7 +32,7 @@ from app.language.catalog.entry import (
     operator_name,
     unary,
 )
-from app.language.ieee import integer_power
+from app.language.ieee import flush, integer_power
 
 TITLE = "Trigonometric and hyperbolic"
 AT = {"x": 0.5}
@@ -115,16 +115,22 @@ def _cos(a: Any) -> Any:
 
 
 def _reciprocal_of(inner: Any) -> Composite:
-    """1 / inner(x), as JAX differentiates a division: sec, csc, cot."""
+    """1 / inner(x), as JAX differentiates a division: sec, csc, cot. The inner value is
+    flushed, as XLA flushes every operation's result (a node's own result is flushed by
+    the first tier)."""
     def rule(algebra: JetAlgebra, a: Jet) -> Jet:
-        return algebra.divide(algebra.lift(_ONE), algebra.chain(a, *inner(a.v)))
+        value, slope, curve = inner(a.v)
+        return algebra.divide(algebra.lift(_ONE), algebra.chain(a, flush(value), slope, curve))
     return Composite(rule)
 
 
 def _of_reciprocal(outer: Any) -> Composite:
-    """outer(1 / x), as JAX differentiates it: asec, acsc."""
+    """outer(1 / x), as JAX differentiates it (1/x by the rule of a division: -x**-2, and
+    2 x**-3): asec, acsc. 1/x is flushed, as XLA flushes it (acsc(-1e308) is asin(-0))."""
     def rule(algebra: JetAlgebra, a: Jet) -> Jet:
-        u = algebra.divide(algebra.lift(_ONE), a)
+        x = a.v
+        u = algebra.chain(a, flush(1.0 / x), -integer_power(x, -2),
+                          lambda: -(-2.0 * integer_power(x, -3)))
         return algebra.chain(u, *outer(u.v))
     return Composite(rule)
 

@@ -25,7 +25,7 @@ from app.language.catalog.entry import (
     JetAlgebra,
     Node,
 )
-from app.language.ieee import integer_power
+from app.language.ieee import flush, integer_power
 
 TITLE = "Vectors"
 Jet = Any
@@ -63,7 +63,7 @@ def _shifted_exp(algebra: JetAlgebra, v: Jet, n: int, finite_top: bool) -> tuple
     if finite_top:
         top = np.where(np.isfinite(top), top, 0.0)
     shifted = algebra.add(full, algebra.lift(-top))
-    e = np.exp(shifted.v)
+    e = flush(np.exp(flush(shifted.v)))  # as XLA flushes each operation's result
     return algebra.chain(shifted, e, e, lambda: e), top
 
 
