@@ -696,3 +696,14 @@ def test_a_condition_on_a_piecewise_value(run: Any) -> None:
         written = answer["symbolic"]["value"]
         again = run(expression=written, at=at, variables={k: [] for k in at})
         assert math.isclose(again["value"], value, rel_tol=1e-13), written
+
+
+def test_gamma_made_functions_at_huge_arguments(run: Any) -> None:
+    """Answered at once in float64: factorial overflows to inf; beta of a tiny and a huge
+    argument keeps lgamma(a) (its other two lgammas cancel first)."""
+    answer = run(expression="factorial(10**10) * x", at={"x": 1.0}, derivatives=["value"])
+    assert answer["value"] == math.inf
+    answer = run(expression="beta(1e-300, x)", at={"x": 1e300}, derivatives=["value"])
+    assert math.isclose(answer["value"], 1e300, rel_tol=1e-13)
+    answer = run(expression="beta(x, 1e-300)", at={"x": 1e300}, derivatives=["value"])
+    assert math.isclose(answer["value"], 1e300, rel_tol=1e-13)
