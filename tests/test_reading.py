@@ -314,7 +314,7 @@ def test_a_missing_value_suggests_the_reading_the_point_implies(run: Any) -> Non
 
 
 @pytest.mark.parametrize(("text", "expected", "not_expected"), [
-    ("2 3", ["'*' or '/'", "a name", "the end"], ["')'", "','", "':'", "']'"]),
+    ("2 3", ["'*', '/' or '%'", "a name", "the end"], ["')'", "','", "':'", "']'"]),
     ("x +* y", ["a number", "a name", "'('"], ["')'", "the end", "':'"]),
     ("(x 2", ["')'", "','"], ["']'", "':'", "the end"]),
     ("v[1 2", ["']'", "':'"], ["')'", "','"]),

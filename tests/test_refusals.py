@@ -23,7 +23,7 @@ SYNTAX: list[tuple[str, str, int | None, str]] = [
     ("x.real", "syntax_error", 1, "attributes"),
     ("'x'", "syntax_error", 0, "strings"),
     ("x = 1", "syntax_error", 2, "'='"),
-    ("x % 2", "syntax_error", 2, "'%'"),
+    ("x % % 2", "syntax_error", 4, "Unexpected '%'"),  # x % 2 is mod(x, 2)
     ("x // 2", "syntax_error", 3, "Unexpected '/'"),
     ("x[1:2:3:4]", "syntax_error", 7, "':'"),
     ("\u0455in(x)", "syntax_error", 0, "CYRILLIC"),

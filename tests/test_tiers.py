@@ -69,9 +69,9 @@ def test_first_request_by_jets_then_xla_takes_over() -> None:
 
 def test_nodes_without_jet_rules_go_to_xla() -> None:
     differentiator = Service(Settings(in_process=True, interpret=True))
-    out = run_async(differentiator.run(request(expression="polygamma(0, x)", at={"x": 2.0})))
+    out = run_async(differentiator.run(request(expression="x + diracdelta(x)", at={"x": 2.0})))
     assert differentiator.cache.misses == 1  # compiled, not interpreted
-    np.testing.assert_allclose(out["value"], 1 - np.euler_gamma, rtol=1e-12)
+    assert out["value"] == 2.0
 
 
 def test_big_problems_skip_the_first_tier() -> None:
@@ -87,7 +87,15 @@ KINKS = ["sqrt(x)", "abs(x)", "log(x)", "x^0.5", "1/x", "x^1.5", "cbrt(x)", "rel
          "x^0", "0^x", "x^x", "2^x", "atan2(x, x)", "log(x^2)", "exp(1000*x)", "prod(v)",
          "heaviside(x)", "floor(x)", "where(x > 0, log(x), 0)", "acosh(x)", "asin(x)",
          "acos(x)", "x/x", "erf(x)", "softplus(x)", "sigmoid(x)", "tan(x)", "log1p(x)",
-         "expm1(x)", "mean(v)", "dot(v, v)", "v[0]*v[1]", "sum(v^2)^0.5"]
+         "expm1(x)", "mean(v)", "dot(v, v)", "v[0]*v[1]", "sum(v^2)^0.5",
+         # issue 11's functions
+         "sec(x)", "csc(x)", "cot(x)", "asec(x)", "acsc(x)", "acot(x)", "sinc(x)", "sinc(x/2)",
+         "ln(x)", "exp2(x)", "pow(x, x)", "hypot(x, x)", "hypot(x, 0)", "hypot(x, 1e-200)",
+         "logaddexp(x, 0)", "logaddexp(x, 2*x)", "erfinv(x)", "digamma(x)", "beta(x, 2)",
+         "factorial(x)", "binomial(x + 2, 2)", "binomial(x, x)", "i0(x)", "i1(x)", "i0e(x)",
+         "i1e(x)", "round(x)", "round(x + 0.5)", "trunc(x)", "mod(x, 1)", "x % 2", "mod(1, x)",
+         "clip(x, -1, 1)", "clip(x, 0, 0)", "logsumexp(v)", "sum(softmax(v)*v)",
+         "logsumexp(v*1000)"]
 
 
 @pytest.mark.parametrize("point", [0.0, 1.0, -1.0])

@@ -64,6 +64,9 @@ OPERATORS: dict[type, Callable[..., Array]] = {
     sympy.And: lambda *a: functools.reduce(jnp.logical_and, a),
     sympy.Or: lambda *a: functools.reduce(jnp.logical_or, a),
     sympy.Not: jnp.logical_not,
+    # SymPy writes a condition on a piecewise value (where(c, a, b) >= 0) as ITE(c, a >= 0,
+    # b >= 0): an if-then-else of conditions
+    sympy.ITE: jnp.where,
 }
 #: Node type -> callable on the evaluated arguments: the operators and every function of
 #: the catalog. ``Pow`` and ``Piecewise`` have handlers of their own in ``Evaluator``.

@@ -192,6 +192,7 @@ LOGIC: dict[type, Callable[..., Arr]] = {
     sympy.And: lambda *a: np.logical_and.reduce(np.broadcast_arrays(*a)),
     sympy.Or: lambda *a: np.logical_or.reduce(np.broadcast_arrays(*a)),
     sympy.Not: np.logical_not,
+    sympy.ITE: np.where,  # a condition on a piecewise value, as SymPy writes it
 }
 
 

@@ -132,6 +132,28 @@ def with_order(func: Any, order_first: bool) -> Build:
     return build
 
 
+def power(call: Call) -> Term:
+    """pow(a, b): built as the power operator ``a^b`` is, limits on the exponent included."""
+    call.values()  # the arguments and their count
+    base, exponent = call.args
+    return call.builder.value(_power_node(base, exponent))
+
+
+def power_of(base: str) -> Build:
+    """exp2(x) and the like: ``base^x``, built as the power operator is."""
+    def build(call: Call) -> Term:
+        call.values()
+        (x,) = call.args
+        return call.builder.value(_power_node(Syntax("number", x.pos, text=base), x))
+    return build
+
+
+def _power_node(base: Syntax, exponent: Syntax) -> Syntax:
+    """The syntax of ``base ^ exponent``, so that a call builds exactly what ``^`` builds."""
+    return Syntax("power", base.pos, (base, exponent), ops=("^",),
+                  op_positions=(exponent.pos,))
+
+
 def dot(op: Any) -> Build:
     """dot(a, b) of two vectors of the same length."""
     def build(call: Call) -> Term:
@@ -152,6 +174,19 @@ def reduction(op: Any, of_scalar: Any = None) -> Build:
         if v.shape == ():
             return call.term(v.expr if of_scalar is None else call.settle(of_scalar, v.expr), ())
         return call.term(call.settle(op, v.expr, v.shape[0]), ())
+    return build
+
+
+def vector_map(op: Any) -> Build:
+    """softmax(v) and the like: a vector of v's length, each element made from all of v."""
+    def build(call: Call) -> Term:
+        (v,) = call.values()
+        if v.shape == ():
+            raise ShapeError(
+                f"{call.node.text} at position {call.node.pos} needs a vector, such as "
+                f"{call.node.text}(v) with v declared in variables as [n]",
+                position=call.node.pos)
+        return call.term(call.settle(op, v.expr, v.shape[0]), v.shape)
     return build
 
 

@@ -28,7 +28,7 @@ _ALLOWED: tuple[type, ...] = (
     sympy.Symbol, sympy.Integer, sympy.Rational, sympy.Float, sympy.core.numbers.Infinity,
     sympy.core.numbers.NegativeInfinity, sympy.core.numbers.NaN, sympy.core.numbers.Pi,
     sympy.core.numbers.Exp1, sympy.core.numbers.EulerGamma, sympy.Add, sympy.Mul, sympy.Pow,
-    sympy.Piecewise, sympy.core.relational.Relational, sympy.And, sympy.Or, sympy.Not,
+    sympy.Piecewise, sympy.core.relational.Relational, sympy.And, sympy.Or, sympy.Not, sympy.ITE,
     sympy.logic.boolalg.BooleanTrue, sympy.logic.boolalg.BooleanFalse,
 )
 _RELATIONS = {"<": "<", "<=": "<=", ">": ">", ">=": ">=", "==": "==", "!=": "!="}
@@ -108,6 +108,11 @@ class NablaPrinter(StrPrinter):  # type: ignore[misc]
 
     def _print_Or(self, expr: Any) -> str:
         return " or ".join(f"({self._print(a)})" for a in expr.args)
+
+    def _print_ITE(self, expr: Any) -> str:
+        """if c then a else b, for conditions: (c and a) or (not c and b)."""
+        c, a, b = (self._print(x) for x in expr.args)
+        return f"(({c}) and ({a})) or (not ({c}) and ({b}))"
 
     def _print_Not(self, expr: Any) -> str:
         return f"not ({self._print(expr.args[0])})"

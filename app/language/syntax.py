@@ -60,7 +60,7 @@ _TOKEN_NAMES = {
     "FUNC": "a function",
     "NUMBER": "a number",
     "ADD_OP": "'+' or '-'",
-    "MUL_OP": "'*' or '/'",
+    "MUL_OP": "'*', '/' or '%'",
     "POW_OP": "'**' or '^'",
     "COMP_OP": "a comparison",
     "LPAR": "'('",
@@ -210,8 +210,19 @@ class _Builder(Transformer[Token, Syntax]):
 
     def term(self, items: list[Any]) -> Syntax:
         node = _nary("term", items)
-        ambiguity.check_divisors(node, _typed.get())
-        return node
+        ambiguity.check_divisors(node, _typed.get())  # x/2y; a % b is not a division
+        if all(str(op) != "%" for op in items[1::2]):
+            return node
+        # a % b binds as * and /, left to right: it is the call mod(a, b) of the product
+        # so far, as in Python (2*7 % 4 is (2*7) % 4; 7 % 4 * 2 is (7 % 4) * 2).
+        pending: list[Any] = [items[0]]
+        for op, operand in zip(items[1::2], items[2::2], strict=True):
+            if str(op) == "%":
+                left = pending[0] if len(pending) == 1 else _nary("term", pending)
+                pending = [_node("call", op.start_pos or 0, (left, operand), text="mod")]
+            else:
+                pending += [op, operand]
+        return pending[0] if len(pending) == 1 else _nary("term", pending)
 
     def arith(self, items: list[Any]) -> Syntax:
         return _nary("arith", items)
@@ -346,8 +357,8 @@ def _char_hint(char: str) -> str:
         return "; strings are not part of the language"
     if char == ".":
         return "; attributes are not part of the language"
-    if char in "{}=;@&|%~`$!?\\#":
-        return "; only + - * / ** ^, comparisons, and, or, not, calls and x[i] are allowed"
+    if char in "{}=;@&|~`$!?\\#":
+        return "; only + - * / % ** ^, comparisons, and, or, not, calls and x[i] are allowed"
     if not char.isascii():
         return "; names and operators are plain ASCII"
     return ""

@@ -14,7 +14,15 @@ from typing import Any
 
 import sympy
 
-from app.language.catalog import conditionals, exponential, special, steps, trigonometric, vectors
+from app.language.catalog import (
+    bessel,
+    conditionals,
+    exponential,
+    special,
+    steps,
+    trigonometric,
+    vectors,
+)
 from app.language.catalog.entry import (
     Absent,
     Components,
@@ -27,7 +35,7 @@ from app.language.catalog.entry import (
 
 FAMILIES: tuple[tuple[str, tuple[Function, ...]], ...] = tuple(
     (family.TITLE, family.FUNCTIONS)
-    for family in (trigonometric, exponential, special, steps, vectors, conditionals))
+    for family in (trigonometric, exponential, special, bessel, steps, vectors, conditionals))
 FUNCTIONS: tuple[Function, ...] = tuple(f for _, functions in FAMILIES for f in functions)
 DECLARED_CONSTANTS = (
     Constant("pi", (), sympy.pi, "pi, the ratio of a circle's circumference to its diameter"),

@@ -1,6 +1,6 @@
-"""Functions with kinks and jumps: abs, sign, floor, ceil, relu, min, max and the steps that
-symbolic derivatives are written with (heaviside, diracdelta). Their derivatives at the kinks
-follow JAX."""
+"""Functions with kinks and jumps: abs, sign, floor, ceil, round, trunc, mod, relu, min, max,
+clip and the steps that symbolic derivatives are written with (heaviside, diracdelta). Their
+derivatives at the kinks follow JAX."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import numpy as np
 import sympy
 
 from app.language import functions as F
-from app.language.calls import broadcasting, extremum, with_order
+from app.language.calls import Call, broadcasting, extremum, with_order
 from app.language.catalog.entry import (
     SYMPY_LATEX,
     Absent,
@@ -25,10 +25,12 @@ from app.language.catalog.entry import (
     Function,
     JetAlgebra,
     Node,
+    Partials,
     operator_name,
     unary,
 )
 from app.language.catalog.vectors import IN_COMPONENTS, as_vector
+from app.language.terms import Term, broadcast
 
 TITLE = "Kinks and steps"
 Jet = Any
@@ -83,6 +85,30 @@ def _diracdelta(x: Any, k: Any = 0) -> Any:
     return jnp.where(x == 0, at_zero, jnp.zeros_like(x, dtype=jnp.float64))
 
 
+def _mod(a: Any, b: Any) -> Any:
+    """JAX's mod: the C remainder (``lax.rem``), plus b where its sign differs from b's;
+    its derivatives are rem's: 1 in a, and -sign(a/b) * floor(|a/b|) in b (plus 1 where b
+    was added), which is -floor(a/b)."""
+    rem = np.fmod(a, b)
+    plus = (rem != 0) & ((rem < 0) != (b < 0))
+    q = a / b
+
+    def second() -> tuple[Any, Any, Any]:
+        zero = np.zeros_like(rem)
+        return zero, zero, zero
+    return (np.where(plus, rem + b, rem), np.ones_like(rem),
+            -(np.sign(q) * np.floor(np.abs(q))) + np.where(plus, 1.0, 0.0), second)
+
+
+def _clip(call: Call) -> Term:
+    """clip(x, lo, hi) as JAX's: min(max(x, lo), hi), whose derivatives are max's and min's
+    (1/2 each at a bound)."""
+    x, lo, hi = call.values()
+    shape = broadcast([x, lo, hi], call.node, "clip")
+    inner = call.settle(sympy.Max, x.expr, lo.expr)
+    return call.term(call.settle(sympy.Min, inner, hi.expr), shape)
+
+
 def _extremum_function(name: str, alias: str, func: Any, vector_op: Any, jax_op: Any,
                        description: str) -> Function:
     is_max = name == "max"
@@ -114,6 +140,30 @@ FUNCTIONS = (
           aliases=("ceiling",),
           conventions="the derivative is 0 everywhere, jumps included, as in JAX",
           numeric=True),
+    unary("round", F.Round, jnp.round, _flat(np.round),
+          "The nearest integer, ties to even (as NumPy's round)",
+          Example("round(x)", {"x": 2.5}),
+          conventions="round(0.5) = 0, round(1.5) = 2; the derivative is 0 everywhere, jumps "
+          "included, as in JAX", numeric=True, latex=operator_name("round")),
+    unary("trunc", F.trunc, jnp.trunc, _flat(np.trunc),
+          "x rounded toward 0: floor for x >= 0, ceil below", Example("trunc(x)", {"x": -2.5}),
+          conventions="the derivative is 0 everywhere, jumps included, as in JAX",
+          numeric=True, latex=operator_name("trunc")),
+    Function("mod", (), (2, 2), broadcasting(F.mod, "take mod of"),
+             (Node(F.mod, "mod", jnp.mod, Partials(_mod), "mod", operator_name("mod")),),
+             "a - b floor(a / b): the remainder of a / b with the sign of b, as NumPy's mod "
+             "and Python's %; also written a % b",
+             Example("mod(a, b)", {"a": -7.5, "b": 2.0}),
+             conventions="the partial derivatives are 1 and -floor(a / b), jumps included, as "
+             "in JAX; mod(a, 0) is NaN; a % b binds as * and /", numeric_at_constants=True,
+             signature="mod(a, b), a % b"),
+    Function("clip", (), (3, 3), _clip,
+             Absent("built as min(max(x, lo), hi): computed, differentiated and printed as "
+                    "it"),
+             "x limited to [lo, hi]: min(max(x, lo), hi), as NumPy's clip",
+             Example("clip(x, 0, 1)", {"x": 0.25}),
+             conventions="at a bound the derivative is shared: 1/2 to x and 1/2 to the bound, "
+             "as in JAX; lo > hi gives hi", signature="clip(x, lo, hi)"),
     unary("relu", F.relu, jax.nn.relu,
           Chain(lambda a: (np.maximum(a, 0), (a > 0).astype(float), None)),
           "max(x, 0)", Example("relu(x)", {"x": 1.5}),

@@ -1,4 +1,4 @@
-"""Vector operations: dot and the reductions, and the subscripts v[i] and v[a:b:c].
+"""Vector operations: dot, the reductions, softmax, and the subscripts v[i] and v[a:b:c].
 
 Each node's last argument is the length n of its operand (``app.language.functions``);
 a scalar that SymPy folded in is broadcast to that length first.
@@ -9,12 +9,13 @@ from __future__ import annotations
 import functools
 from typing import Any
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import sympy
 
 from app.language import functions as F
-from app.language.calls import dot, reduction
+from app.language.calls import dot, reduction, vector_map
 from app.language.catalog.entry import (
     Absent,
     Components,
@@ -24,6 +25,7 @@ from app.language.catalog.entry import (
     JetAlgebra,
     Node,
 )
+from app.language.ieee import flush, integer_power
 
 TITLE = "Vectors"
 Jet = Any
@@ -53,6 +55,46 @@ def _prod(algebra: JetAlgebra, v: Jet, n: int) -> Jet:
     return functools.reduce(algebra.mul, [algebra.take(full, slice(i, i + 1)) for i in range(n)])
 
 
+def _shifted_exp(algebra: JetAlgebra, v: Jet, n: int, finite_top: bool) -> tuple[Jet, Any]:
+    """exp(v - max(v)) with the max held constant (JAX's ``stop_gradient``), and the max;
+    logsumexp takes a non-finite max as 0."""
+    full = algebra.vector(v, n)
+    top = full.v.max(1, keepdims=True)
+    if finite_top:
+        top = np.where(np.isfinite(top), top, 0.0)
+    shifted = algebra.add(full, algebra.lift(-top))
+    e = flush(np.exp(flush(shifted.v)))  # as XLA flushes each operation's result
+    return algebra.chain(shifted, e, e, lambda: e), top
+
+
+def _logsumexp(algebra: JetAlgebra, v: Jet, n: int) -> Jet:
+    """JAX's logsumexp: log(sum(exp(v - max))) + max, the max held constant."""
+    e, top = _shifted_exp(algebra, v, n, finite_top=True)
+    total = algebra.reduce_sum(e)
+    s = total.v
+    out = algebra.chain(total, np.log(s), 1.0 / s, lambda: -integer_power(s, -2))
+    return algebra.add(out, algebra.lift(top))
+
+
+def _softmax(algebra: JetAlgebra, v: Jet, n: int) -> Jet:
+    """jax.nn.softmax: exp(v - max) / sum(exp(v - max)), the max held constant."""
+    e, _ = _shifted_exp(algebra, v, n, finite_top=False)
+    return algebra.divide(e, algebra.reduce_sum(e))
+
+
+def _jax_softmax(v: Any, n: int) -> Any:
+    """As ``jax.nn.softmax`` computes it (without its opt-in JVP rule)."""
+    x = as_vector(v, n)
+    unnormalized = jnp.exp(x - jax.lax.stop_gradient(jnp.max(x)))
+    return unnormalized / jnp.sum(unnormalized)
+
+
+def _logaddexps(parts: list[Any]) -> Any:
+    """logsumexp of components, written as nested logaddexp (no overflow, unlike
+    log(exp(a) + exp(b)))."""
+    return functools.reduce(F.logaddexp, parts)
+
+
 def _norm(algebra: JetAlgebra, v: Jet, n: int) -> Jet:
     total = _sum(algebra, algebra.power(v, 2), n)
     a = total.v
@@ -67,6 +109,8 @@ IN_COMPONENTS = {
     F.VecNorm: Components(lambda p, ints: sympy.sqrt(sympy.Add(*(x**2 for x in p[0])))),
     F.VecMax: Components(lambda p, ints: sympy.Max(*p[0])),
     F.VecMin: Components(lambda p, ints: sympy.Min(*p[0])),
+    F.VecLogSumExp: Components(lambda p, ints: _logaddexps(p[0])),
+    F.Softmax: Components(lambda p, ints: [sympy.exp(x - _logaddexps(p[0])) for x in p[0]]),
     F.Dot: Components(lambda p, ints: sympy.Add(
         *(x * y for x, y in zip(p[0], p[1], strict=True)))),
     F.Index: Components(lambda p, ints: p[0][ints[0]]),
@@ -103,6 +147,18 @@ FUNCTIONS = (
     _reduction("norm", F.VecNorm, jnp.linalg.norm, _norm, sympy.Abs,
                "The Euclidean norm of a vector (of a scalar: its absolute value)",
                conventions="the derivative at the zero vector is NaN, as in JAX"),
+    _reduction("logsumexp", F.VecLogSumExp, jax.nn.logsumexp, _logsumexp, None,
+               "log(sum(exp(v))) of a vector, without overflow (of a scalar: itself)",
+               conventions="as JAX's logsumexp: computed from v - max(v); its gradient is "
+               "softmax(v); written out in components as nested logaddexp"),
+    Function("softmax", (), (1, 1), vector_map(F.Softmax),
+             (Node(F.Softmax, "softmax", _jax_softmax, Composite(_softmax),
+                   IN_COMPONENTS[F.Softmax], _NO_LATEX),),
+             "exp(v) / sum(exp(v)): a vector of v's length, positive and summing to 1",
+             Example("softmax(v)", AT),
+             conventions="vector-valued, so its derivative is a Jacobian; computed from "
+             "v - max(v), as JAX's softmax; an inf element makes it NaN; written out in "
+             "components as exp(v[i] - logsumexp(v))", signature="softmax(v)"),
 )
 
 #: v[i] and v[start:stop:step]: operators, not functions, but vector operations all the same.
