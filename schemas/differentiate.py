@@ -10,8 +10,9 @@ from typing_extensions import TypeAliasType
 from schemas.learning import LEARNER_EXAMPLES, Cost, Graph, Symbolic
 
 FiniteNumber = Annotated[float, Field(strict=True, allow_inf_nan=False)]
-# A variable is a scalar or a vector: its value at a point is a number or a list of numbers.
-Tensor: TypeAlias = FiniteNumber | list[FiniteNumber]
+# A variable is a scalar, a vector or a matrix: its value at a point is a number, a list of
+# numbers, or a list of rows (row-major, as NumPy's nested lists).
+Tensor: TypeAlias = FiniteNumber | list[FiniteNumber] | list[list[FiniteNumber]]
 Point = dict[str, Tensor]
 Derivative = Literal["value", "gradient", "hessian", "jvp", "vjp", "symbolic", "explain"]
 
@@ -35,6 +36,11 @@ DIFFERENTIATE_EXAMPLES = {
         "summary": "sin and its derivative over a grid, column-wise (for a plot)",
         "value": {"expression": "sin(x)", "points": {"x": [0, 0.5, 1, 1.5, 2]},
                   "derivatives": ["value", "gradient"]},
+    },
+    "matrix": {
+        "summary": "d/dX log det X = inv(X).T (The Matrix Cookbook), X a 2 x 2 matrix",
+        "value": {"expression": "logdet(X)", "variables": {"X": [2, 2]},
+                  "at": {"X": [[2, 1], [1, 3]]}, "derivatives": ["value", "gradient"]},
     },
     "conditional": {
         "summary": "Gradients through a conditional: never NaN from the branch not taken",
@@ -66,10 +72,12 @@ class DifferentiateRequest(BaseModel):
     )
     variables: dict[str, list[NonNegativeInt]] | None = Field(
         None,
-        description="the inputs in order, name -> shape ([] scalar, [n] vector); default: "
-        "the expression's free names, sorted, with shapes taken from the point",
+        description="the inputs in order, name -> shape ([] scalar, [n] vector, [m, n] "
+        "matrix); default: the expression's free names, sorted, with shapes taken from the "
+        "point",
     )
-    at: Point | None = Field(None, description="one point: name -> number or list")
+    at: Point | None = Field(None, description="one point: name -> number, list, or list "
+                             "of rows for a matrix")
     points: list[Point] | dict[str, list[Tensor]] | None = Field(
         None,
         description="a batch: a list of points, or column-wise name -> list of N values",
@@ -134,7 +142,11 @@ Nested = TypeAliasType("Nested", "Entry | list[Nested]")
 class DifferentiateResponse(BaseModel):
     """Values and derivatives; with ``points``, each gains a leading axis of length N."""
 
-    coordinates: list[str] = Field(description="the inputs flattened in order")
+    coordinates: list[str] = Field(description="the inputs flattened in order (a matrix "
+                                   "row-major: X[0,0], X[0,1], ...)")
+    shapes: dict[str, list[int]] | None = Field(
+        None, description="each variable's shape, in the order of coordinates: reshape its "
+        "stretch of a gradient to it (present when a variable is a matrix)")
     value: Nested | None = Field(None, description="f: a number, or m numbers")
     gradient: Nested | None = Field(None, description="scalar f: n numbers")
     jacobian: Nested | None = Field(None, description="vector f: m x n")

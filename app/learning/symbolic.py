@@ -20,6 +20,7 @@ from app.engine.xla import KINDS, Layout, Program
 from app.language import functions as F
 from app.language.build import variable_symbol
 from app.language.catalog import COMPONENTS
+from app.language.matrix_ops import MATRIX_OPS
 from app.language.packing import unevaluated
 from app.language.printing import Unprintable, to_latex, to_text
 from app.language.walk import integer_args, operands
@@ -54,6 +55,10 @@ def symbolic_task(program: Program, kinds: tuple[str, ...]) -> dict[str, Any]:
 def symbolic(program: Program, kinds: Sequence[str]) -> dict[str, Any]:
     """Value, first and second derivatives of ``program`` as text and LaTeX."""
     layout = program.layout
+    if any(len(s) > 1 for s in (*layout.shapes, program.out_shape)) or any(
+            e.has(*MATRIX_OPS) for e in program.exprs):
+        raise Skipped("f has matrices; symbolic derivatives are written out in components "
+                      "only for scalars and vectors")
     if layout.n > MAX_COORDINATES:
         raise Skipped(f"f has {layout.n} coordinates; symbolic derivatives are written out "
                       f"only for up to {MAX_COORDINATES}")

@@ -14,7 +14,15 @@ from typing import Any
 
 import sympy
 
-from app.language.catalog import conditionals, exponential, special, steps, trigonometric, vectors
+from app.language.catalog import (
+    conditionals,
+    exponential,
+    matrices,
+    special,
+    steps,
+    trigonometric,
+    vectors,
+)
 from app.language.catalog.entry import (
     Absent,
     Components,
@@ -27,7 +35,7 @@ from app.language.catalog.entry import (
 
 FAMILIES: tuple[tuple[str, tuple[Function, ...]], ...] = tuple(
     (family.TITLE, family.FUNCTIONS)
-    for family in (trigonometric, exponential, special, steps, vectors, conditionals))
+    for family in (trigonometric, exponential, special, steps, vectors, matrices, conditionals))
 FUNCTIONS: tuple[Function, ...] = tuple(f for _, functions in FAMILIES for f in functions)
 DECLARED_CONSTANTS = (
     Constant("pi", (), sympy.pi, "pi, the ratio of a circle's circumference to its diameter"),
@@ -43,6 +51,7 @@ CONSTANTS: dict[str, sympy.Basic] = {n: c.value for c in DECLARED_CONSTANTS for 
 NODES: tuple[Node, ...] = (
     *(n for f in FUNCTIONS if not isinstance(f.nodes, Absent) for n in f.nodes),
     *vectors.SUBSCRIPTS,
+    *matrices.OPERATOR_NODES,
 )
 assert len(FUNCTION_NAMES) == sum(len(f.names) for f in FUNCTIONS), "a name is declared twice"
 assert not FUNCTION_NAMES & set(CONSTANTS), "a name is both a function and a constant"

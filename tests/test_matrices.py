@@ -1,0 +1,307 @@
+"""Matrix variables (issue 13): shapes in and out, the operations, and derivatives checked
+against closed forms of The Matrix Cookbook (written here in NumPy) and against central
+finite differences, at seeded random matrices."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pytest
+
+from app.config import Limits
+from app.engine.compilation import CompileSpec, build_program
+from app.errors import NablaError, ShapeError
+from app.language.catalog import matrices
+
+Arr = np.ndarray
+RNG_SEED = 1313
+
+
+def _rng(salt: int) -> np.random.Generator:
+    return np.random.default_rng(RNG_SEED + salt)
+
+
+def _spd(n: int, rng: np.random.Generator) -> Arr:
+    """A well-conditioned symmetric positive definite matrix (det > 0)."""
+    q = rng.normal(size=(n, n))
+    return q @ q.T + n * np.eye(n)
+
+
+def _well(n: int, rng: np.random.Generator) -> Arr:
+    """A well-conditioned general square matrix."""
+    return rng.normal(size=(n, n)) + 3 * np.eye(n)
+
+
+def _finite_differences(f: Callable[[Arr], float], x: Arr, h: float = 1e-6) -> Arr:
+    """The gradient of f at x by central differences, shaped like x."""
+    grad = np.zeros_like(x)
+    for index in np.ndindex(x.shape):
+        step = np.zeros_like(x)
+        step[index] = h
+        grad[index] = (f(x + step) - f(x - step)) / (2 * h)
+    return grad
+
+
+def _grad(answer: dict[str, Any], name: str) -> Arr:
+    """The stretch of the flat gradient that belongs to ``name``, reshaped by ``shapes``."""
+    shapes = answer.get("shapes") or {}
+    coords = answer["coordinates"]
+    idx = [i for i, c in enumerate(coords) if c == name or c.startswith(name + "[")]
+    flat = np.asarray(answer["gradient"])[idx]
+    return flat.reshape(shapes.get(name, [len(idx)] if len(idx) > 1 else []))
+
+
+# --- The Matrix Cookbook, each identity: (expression, variables, point maker, numpy f,
+# --- closed-form gradient w.r.t. the differentiated variable "X" or "x") --------------
+
+def _case_atxb(rng: np.random.Generator) -> tuple[dict[str, Any], Arr, Arr]:
+    a, b, x = rng.normal(size=3), rng.normal(size=4), rng.normal(size=(3, 4))
+    return {"a": a, "b": b, "X": x}, np.outer(a, b), x
+
+
+CaseMaker = Callable[[np.random.Generator], dict[str, Arr]]
+#: name -> (expression, the differentiated variable, point maker, f in NumPy, closed form)
+COOKBOOK: dict[str, tuple[str, str, CaseMaker, Callable[..., float], Callable[..., Arr]]] = {
+    "a^T X b": ("a @ X @ b", "X",
+                lambda r: {"a": r.normal(size=3), "X": r.normal(size=(3, 4)),
+                           "b": r.normal(size=4)},
+                lambda a, X, b: a @ X @ b, lambda a, X, b: np.outer(a, b)),
+    "a^T X^T b": ("a @ X.T @ b", "X",
+                  lambda r: {"a": r.normal(size=4), "X": r.normal(size=(3, 4)),
+                             "b": r.normal(size=3)},
+                  lambda a, X, b: a @ X.T @ b, lambda a, X, b: np.outer(b, a)),
+    "tr(AX)": ("trace(A @ X)", "X",
+               lambda r: {"A": r.normal(size=(3, 3)), "X": r.normal(size=(3, 3))},
+               lambda A, X: np.trace(A @ X), lambda A, X: A.T),
+    "tr(X)": ("trace(X)", "X", lambda r: {"X": r.normal(size=(4, 4))},
+              lambda X: np.trace(X), lambda X: np.eye(4)),
+    "tr(X^T A X)": ("trace(X.T @ A @ X)", "X",
+                    lambda r: {"A": r.normal(size=(3, 3)), "X": r.normal(size=(3, 2))},
+                    lambda A, X: np.trace(X.T @ A @ X), lambda A, X: (A + A.T) @ X),
+    "tr(X A X^T)": ("trace(X @ A @ transpose(X))", "X",
+                    lambda r: {"A": r.normal(size=(2, 2)), "X": r.normal(size=(3, 2))},
+                    lambda A, X: np.trace(X @ A @ X.T), lambda A, X: X @ (A + A.T)),
+    "log det X": ("logdet(X)", "X", lambda r: {"X": _spd(3, r)},
+                  lambda X: np.log(np.linalg.det(X)), lambda X: np.linalg.inv(X).T),
+    "det X": ("det(X)", "X", lambda r: {"X": _well(3, r)},
+              lambda X: np.linalg.det(X), lambda X: np.linalg.det(X) * np.linalg.inv(X).T),
+    "tr(X^-1)": ("trace(inv(X))", "X", lambda r: {"X": _well(3, r)},
+                 lambda X: np.trace(np.linalg.inv(X)),
+                 lambda X: -np.linalg.matrix_power(np.linalg.inv(X), 2).T),
+    "a^T X^-1 b": ("a @ inv(X) @ b", "X",
+                   lambda r: {"a": r.normal(size=3), "X": _well(3, r), "b": r.normal(size=3)},
+                   lambda a, X, b: a @ np.linalg.inv(X) @ b,
+                   lambda a, X, b: -np.linalg.inv(X).T @ np.outer(a, b) @ np.linalg.inv(X).T),
+    "x^T A x": ("x @ A @ x", "x",
+                lambda r: {"x": r.normal(size=4), "A": r.normal(size=(4, 4))},
+                lambda x, A: x @ A @ x, lambda x, A: (A + A.T) @ x),
+    "x.T A x": ("x.T @ A @ x", "x",
+                lambda r: {"x": r.normal(size=3), "A": r.normal(size=(3, 3))},
+                lambda x, A: x @ A @ x, lambda x, A: (A + A.T) @ x),
+    "||X||_F^2": ("norm(X)^2", "X", lambda r: {"X": r.normal(size=(3, 2))},
+                  lambda X: np.sum(X**2), lambda X: 2 * X),
+    "||X||_F": ("norm(X)", "X", lambda r: {"X": r.normal(size=(2, 3))},
+                lambda X: np.linalg.norm(X), lambda X: X / np.linalg.norm(X)),
+    "sum(X)": ("sum(X)", "X", lambda r: {"X": r.normal(size=(2, 3))},
+               lambda X: np.sum(X), lambda X: np.ones((2, 3))),
+    "||Ax - b||^2": ("norm(A @ x - b)^2", "x",
+                     lambda r: {"A": r.normal(size=(4, 3)), "x": r.normal(size=3),
+                                "b": r.normal(size=4)},
+                     lambda A, x, b: np.sum((A @ x - b) ** 2),
+                     lambda A, x, b: 2 * A.T @ (A @ x - b)),
+    "b^T X^T X c": ("b @ X.T @ X @ c", "X",
+                    lambda r: {"b": r.normal(size=2), "X": r.normal(size=(3, 2)),
+                               "c": r.normal(size=2)},
+                    lambda b, X, c: b @ X.T @ X @ c,
+                    lambda b, X, c: X @ (np.outer(b, c) + np.outer(c, b))),
+    "tr(A X^T)": ("trace(A @ X.T)", "X",
+                  lambda r: {"A": r.normal(size=(3, 2)), "X": r.normal(size=(3, 2))},
+                  lambda A, X: np.trace(A @ X.T), lambda A, X: A),
+    "tr(X^2)": ("trace(X @ X)", "X", lambda r: {"X": r.normal(size=(3, 3))},
+                lambda X: np.trace(X @ X), lambda X: 2 * X.T),
+    "a^T x x^T b": ("sum(outer(x, x) * outer(a, b))", "x",
+                    lambda r: {"a": r.normal(size=3), "b": r.normal(size=3),
+                               "x": r.normal(size=3)},
+                    lambda a, b, x: (a @ x) * (x @ b),
+                    lambda a, b, x: np.outer(a, b) @ x + np.outer(b, a) @ x),
+    "x^T solve(A, x)": ("x @ solve(A, x)", "x",
+                        lambda r: {"A": _spd(3, r), "x": r.normal(size=3)},
+                        lambda A, x: x @ np.linalg.solve(A, x),
+                        lambda A, x: (np.linalg.inv(A) + np.linalg.inv(A).T) @ x),
+}
+
+
+@pytest.mark.parametrize("name", list(COOKBOOK))
+def test_cookbook_gradient_against_closed_form_and_differences(run: Any, name: str) -> None:
+    expression, wrt, make, f, closed = COOKBOOK[name]
+    for salt in range(2):
+        point = make(_rng(salt + 10 * list(COOKBOOK).index(name)))
+        names = list(point)
+        variables = {n: list(v.shape) for n, v in point.items()}
+        answer = run(expression=expression, variables=variables,
+                     at={n: v.tolist() for n, v in point.items()},
+                     derivatives=["value", "gradient"])
+        args = [point[n] for n in names]
+        assert np.isclose(answer["value"], f(*args), rtol=1e-10, atol=1e-12)
+        got = _grad(answer, wrt)
+        want = closed(*args)
+        assert got.shape == want.shape
+        np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-10)
+
+        def f_of(v: Arr, names: list[str] = names, args: list[Arr] = args) -> float:
+            return float(f(*[v if n == wrt else a for n, a in zip(names, args, strict=True)]))
+
+        np.testing.assert_allclose(got, _finite_differences(f_of, point[wrt]),
+                                   rtol=1e-5, atol=1e-6)
+
+
+def test_hessian_of_xtax_is_a_plus_at(run: Any) -> None:
+    rng = _rng(99)
+    a, x = rng.normal(size=(3, 3)), rng.normal(size=3)
+    answer = run(expression="x @ A @ x", variables={"x": [3], "A": [3, 3]},
+                 at={"x": x.tolist(), "A": a.tolist()}, derivatives=["hessian"])
+    hessian = np.asarray(answer["hessian"])[:3, :3]  # x comes first: its block
+    np.testing.assert_allclose(hessian, a + a.T, rtol=1e-12)
+
+
+def test_hessian_of_trace_xtax_is_in_shape_plus_in_shape(run: Any) -> None:
+    """JAX's convention: the Hessian of a scalar f of X has shape X.shape + X.shape; here
+    d²tr(XᵀAX)/dX_ij dX_kl = (A + Aᵀ)_ik δ_jl."""
+    rng = _rng(7)
+    a, x = rng.normal(size=(3, 3)), rng.normal(size=(3, 2))
+    answer = run(expression="trace(X.T @ A @ X)", variables={"X": [3, 2], "A": [3, 3]},
+                 at={"X": x.tolist(), "A": a.tolist()}, derivatives=["hessian"])
+    h = np.asarray(answer["hessian"])[:6, :6].reshape(3, 2, 3, 2)
+    want = np.einsum("ik,jl->ijkl", a + a.T, np.eye(2))
+    np.testing.assert_allclose(h, want, rtol=1e-12, atol=1e-14)
+
+
+def test_coordinates_are_row_major_and_shapes_are_given(run: Any) -> None:
+    answer = run(expression="sum(X * W)", variables={"X": [2, 3], "W": [2, 3]},
+                 at={"X": [[1, 2, 3], [4, 5, 6]], "W": [[1, 0, 0], [0, 0, 2]]},
+                 derivatives=["value", "gradient"])
+    assert answer["coordinates"][:6] == ["X[0,0]", "X[0,1]", "X[0,2]",
+                                         "X[1,0]", "X[1,1]", "X[1,2]"]
+    assert answer["shapes"] == {"X": [2, 3], "W": [2, 3]}
+    assert answer["value"] == 13.0
+    assert list(answer["gradient"][:6]) == [1.0, 0.0, 0.0, 0.0, 0.0, 2.0]
+    assert list(answer["gradient"][6:]) == [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]
+
+
+def test_shape_is_taken_from_the_point_without_variables(run: Any) -> None:
+    answer = run(expression="det(X)", at={"X": [[1, 2], [3, 4]]})
+    assert answer["shapes"] == {"X": [2, 2]}
+    assert np.isclose(answer["value"], -2.0)
+    np.testing.assert_allclose(answer["gradient"], [4, -3, -2, 1])
+
+
+def test_matrix_valued_f_has_jacobian_out_shape_plus_n(run: Any) -> None:
+    x = np.array([[1.0, 2.0], [3.0, 5.0]])
+    answer = run(expression="X @ X", at={"X": x.tolist()}, derivatives=["value", "gradient"])
+    np.testing.assert_allclose(answer["value"], x @ x)
+    jac = np.asarray(answer["jacobian"])
+    assert jac.shape == (2, 2, 4)
+    # d(XX)_ij / dX_kl = δ_ik X_lj + X_ik δ_jl
+    want = np.einsum("ik,lj->ijkl", np.eye(2), x) + np.einsum("ik,jl->ijkl", x, np.eye(2))
+    np.testing.assert_allclose(jac.reshape(2, 2, 2, 2), want)
+
+
+def test_batches_add_a_leading_axis(run: Any) -> None:
+    xs = [np.array([[2.0, 1.0], [1.0, 3.0]]), np.array([[4.0, 0.0], [0.0, 0.5]])]
+    answer = run(expression="logdet(X)", points=[{"X": x.tolist()} for x in xs],
+                 derivatives=["value", "gradient"])
+    assert np.asarray(answer["gradient"]).shape == (2, 4)
+    for i, x in enumerate(xs):
+        assert np.isclose(answer["value"][i], np.log(np.linalg.det(x)))
+        np.testing.assert_allclose(answer["gradient"][i], np.linalg.inv(x).T.reshape(-1))
+    columns = run(expression="logdet(X)", points={"X": [x.tolist() for x in xs]},
+                  derivatives=["value"])
+    np.testing.assert_allclose(columns["value"], answer["value"])
+
+
+@pytest.mark.parametrize(("expression", "want"), [
+    ("X[1, 2]", 6.0), ("X[-1, 0]", 4.0), ("sum(X[0, :])", 6.0), ("sum(X[:, 1])", 7.0),
+    ("sum(X[1])", 15.0), ("sum(X[0:1, 1:])", 5.0), ("sum(X[:, ::2])", 14.0),
+    ("sum(X, 0)[2]", 9.0), ("sum(X, 1)[1]", 15.0),
+    ("mean(X)", 3.5), ("mean(X, -1)[0]", 2.0), ("sum(diag(X.T @ X))", 91.0),
+    ("trace(outer(X[0], X[1]))", 32.0), ("sum(X + X[0])", 33.0),
+    ("sum(eye(3) @ X.T)", 21.0), ("sum(2 * X / 2)", 21.0), ("sum(sin(X) ** 2 + cos(X) ** 2)", 6.0),
+    ("X.T[2, 1]", 6.0), ("norm(X[0])", float(np.sqrt(14))), ("sum(X @ X.T[:, 0])", 46.0),
+])
+def test_operations_match_numpy(run: Any, expression: str, want: float) -> None:
+    answer = run(expression=expression, variables={"X": [2, 3]},
+                 at={"X": [[1, 2, 3], [4, 5, 6]]}, derivatives=["value"])
+    assert np.isclose(answer["value"], want, rtol=1e-12), answer["value"]
+
+
+def _build(text: str, variables: dict[str, list[int]]) -> Any:
+    spec = CompileSpec((text,), False, tuple((n, tuple(s)) for n, s in variables.items()),
+                       (), ("value",), None, 1)
+    return build_program(spec, Limits())
+
+
+@pytest.mark.parametrize(("expression", "words"), [
+    ("A @ B", ["@", "position 2", "2x3 matrix", "2x3 matrix", "[2, 3] and [2, 3]"]),
+    ("A + B.T", ["shapes [2, 3] and [3, 2]", "position 0", "broadcast"]),
+    ("det(A)", ["det", "square matrix", "2x3"]),
+    ("inv(A)", ["square"]),
+    ("solve(C, x)", ["solve", "3 rows", "vector of length 4"]),
+    ("A @ 2", ["@", "a scalar"]),
+    ("trace(x)", ["trace", "needs a matrix"]),
+    ("dot(A, A)", ["dot"]),
+    ("A[2, 0]", ["Index 2", "axis 0"]),
+    ("A[0, 0, 0]", ["3 indices"]),
+    ("outer(A, x)", ["outer", "two vectors"]),
+    ("max(A)", ["takes a vector", "[2, 3]"]),
+    ("sum(A, 2)", ["axis 2"]),
+    ("eye(0)", ["eye", "constant integer"]),
+])
+def test_shape_mismatches_say_which_shapes_met_and_where(expression: str,
+                                                         words: list[str]) -> None:
+    with pytest.raises(NablaError) as caught:
+        _build(expression, {"A": [2, 3], "B": [2, 3], "C": [3, 3], "x": [4]})
+    assert 400 <= caught.value.status < 500
+    for word in words:
+        assert word in caught.value.detail, (word, caught.value.detail)
+
+
+def test_broadcasting_follows_numpy() -> None:
+    assert _build("A + x", {"A": [2, 3], "x": [3]}).out_shape == (2, 3)
+    assert _build("A * 2 + 1", {"A": [2, 3]}).out_shape == (2, 3)
+    with pytest.raises(ShapeError):
+        _build("A + x", {"A": [2, 3], "x": [2]})
+    with pytest.raises(ShapeError, match="same length"):  # vectors: as before
+        _build("x + y", {"x": [2], "y": [3]})
+
+
+def test_singular_matrices_are_reported_non_finite_not_errors(run: Any) -> None:
+    answer = run(expression="sum(inv(X))", at={"X": [[1, 2], [2, 4]]},
+                 derivatives=["value", "gradient"])
+    assert answer["nonfinite"], answer  # inf or NaN, reported where, never a 500
+    logdet = run(expression="logdet(X)", at={"X": [[1, 2], [2, 1]]}, derivatives=["value"])
+    assert logdet["value"] is None or np.isnan(logdet["value"])  # det = -3: NaN
+
+
+def test_the_first_tier_declines_matrix_programs() -> None:
+    from app.engine.first_tier import program_interpretable
+
+    assert program_interpretable(_build("sum(X)", {"X": [2, 2]})) == 0
+    assert program_interpretable(_build("sum(x * x)", {"x": [2]})) > 0
+
+
+def test_catalog_describes_matrix_shapes() -> None:
+    assert matrices.describe(()) == "a scalar"
+    assert matrices.describe((3,)) == "a vector of length 3"
+    assert matrices.describe((2, 3)) == "a 2x3 matrix"
+
+
+def test_symbolic_and_explain_of_matrix_programs_answer_without_error(run: Any) -> None:
+    answer = run(expression="logdet(X)", at={"X": [[2, 1], [1, 3]]},
+                 derivatives=["value", "symbolic", "explain"])
+    assert "matrices" in answer["symbolic"]["skipped"]
+    ops = {node["op"] for node in answer["graph"]["nodes"]}
+    assert "logdet" in ops
+    vector = run(expression="sum(outer(x, x))", at={"x": [1, 2]}, derivatives=["symbolic"])
+    assert "skipped" in vector["symbolic"]
