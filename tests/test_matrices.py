@@ -305,3 +305,17 @@ def test_symbolic_and_explain_of_matrix_programs_answer_without_error(run: Any) 
     assert "logdet" in ops
     vector = run(expression="sum(outer(x, x))", at={"x": [1, 2]}, derivatives=["symbolic"])
     assert "skipped" in vector["symbolic"]
+
+
+@pytest.mark.parametrize(("expression", "variables"), [
+    ("sum(outer(x, x))", {"x": [100_000]}),
+    ("sum(X[:, 0:1] + X[0])", {"X": [3000, 3000]}),
+    ("sum(X @ X)", {"X": [1500, 1500]}),
+    ("sum(diag(x))", {"x": [3000]}),
+])
+def test_arrays_made_inside_an_expression_are_bounded(expression: str,
+                                                      variables: dict[str, list[int]]) -> None:
+    spec = CompileSpec((expression,), False, tuple((n, tuple(s)) for n, s in variables.items()),
+                       (), ("value",), None, 1)
+    with pytest.raises(ShapeError, match="more than"):
+        build_program(spec, Limits(max_coordinates=10_000_000))

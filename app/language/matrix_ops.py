@@ -17,6 +17,11 @@ import sympy
 from app.language import functions as F
 
 Shape = tuple[int, ...]
+#: The most entries an array made inside an expression may hold (outer(x, x) of a long x,
+#: eye(n), broadcasting a column against a row): 32 MB of float64.
+MAX_ENTRIES = 4_000_000
+#: The most multiply-adds of one matrix product.
+MAX_PRODUCT_WORK = 1_000_000_000
 
 
 class MatrixOp(F.VectorOp):

@@ -15,6 +15,7 @@ of calls (``calls``), and imports neither.
 
 from __future__ import annotations
 
+import math
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -27,7 +28,7 @@ from sympy.calculus.accumulationbounds import AccumBounds
 from sympy.logic.boolalg import Boolean, BooleanAtom
 
 from app.errors import ShapeError
-from app.language.matrix_ops import MATRIX_OPS
+from app.language.matrix_ops import MATRIX_OPS, MAX_ENTRIES
 from app.language.packing import unevaluated
 from app.language.tree import Syntax
 
@@ -64,13 +65,18 @@ def broadcast(terms: Sequence[Term], node: Syntax, verb: str) -> Shape:
             "the same length", position=node.pos)
     if len(shapes) > 1:
         try:
-            return tuple(int(s) for s in np.broadcast_shapes(*shapes))
+            shape = tuple(int(s) for s in np.broadcast_shapes(*shapes))
         except ValueError:
             described = " and ".join(str(list(s)) for s in sorted(shapes, key=len))
             raise ShapeError(
                 f"Cannot {verb} shapes {described} (at position {node.pos}); they do not "
                 "broadcast (as in NumPy: sizes equal, or 1, from the last axis)",
                 position=node.pos) from None
+        if math.prod(shape) > MAX_ENTRIES:
+            raise ShapeError(f"Cannot {verb} shapes {[list(s) for s in shapes]} (at position "
+                             f"{node.pos}): the result would hold more than {MAX_ENTRIES} "
+                             "entries", position=node.pos)
+        return shape
     return shapes.pop() if shapes else ()
 
 

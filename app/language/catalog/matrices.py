@@ -9,6 +9,7 @@ them: a program with a matrix operation is compiled by XLA.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -88,6 +89,14 @@ NODES = {
 # --- shapes -------------------------------------------------------------------------
 
 
+def sized(shape: Shape, pos: int, what: str) -> Shape:
+    """``shape``, refused when it holds more than ``MAX_ENTRIES`` entries."""
+    if math.prod(shape) > M.MAX_ENTRIES:
+        raise ShapeError(f"{what} at position {pos} would make an array of shape "
+                         f"{list(shape)}, more than {M.MAX_ENTRIES} entries", position=pos)
+    return shape
+
+
 def matmul(a: Term, b: Term, pos: int) -> Term:
     """``a @ b`` as NumPy's matmul: vectors and matrices, inner sizes equal."""
     if a.shape == () or b.shape == () or len(a.shape) > 2 or len(b.shape) > 2:
@@ -100,7 +109,10 @@ def matmul(a: Term, b: Term, pos: int) -> Term:
             f"@ at position {pos} cannot multiply {describe(a.shape)} by {describe(b.shape)}: "
             f"shapes {list(a.shape)} and {list(b.shape)} do not fit ({inner_a} != {inner_b})",
             position=pos)
-    shape = (*a.shape[:-1], *b.shape[1:])
+    shape = sized((*a.shape[:-1], *b.shape[1:]), pos, "@")
+    if math.prod(shape) * inner_a > M.MAX_PRODUCT_WORK:
+        raise ShapeError(f"@ at position {pos} of shapes {list(a.shape)} and {list(b.shape)} "
+                         f"is more than {M.MAX_PRODUCT_WORK} multiply-adds", position=pos)
     return Term(M.make(M.MatMul, (a.expr, b.expr), (a.shape, b.shape)), shape, pos)
 
 
@@ -156,14 +168,14 @@ def _outer(call: Call) -> Term:
             raise ShapeError(f"outer at position {call.node.pos} needs two vectors, got "
                              f"{describe(a.shape)} and {describe(b.shape)}",
                              position=call.node.pos)
-    return call.term(M.make(M.Outer, (a.expr, b.expr), (a.shape, b.shape)),
-                     (a.shape[0], b.shape[0]))
+    shape = sized((a.shape[0], b.shape[0]), call.node.pos, "outer")
+    return call.term(M.make(M.Outer, (a.expr, b.expr), (a.shape, b.shape)), shape)
 
 
 def _diag(call: Call) -> Term:
     (x,) = call.values()
     if len(x.shape) == 1:
-        shape: Shape = (x.shape[0], x.shape[0])
+        shape: Shape = sized((x.shape[0], x.shape[0]), call.node.pos, "diag")
     elif len(x.shape) == 2:
         shape = (min(x.shape),)
     else:
@@ -173,7 +185,7 @@ def _diag(call: Call) -> Term:
     return call.term(M.make(M.Diag, (x.expr,), (x.shape,)), shape)
 
 
-MAX_EYE = 1000
+MAX_EYE = 2000
 
 
 def _eye(call: Call) -> Term:
