@@ -319,3 +319,54 @@ def test_arrays_made_inside_an_expression_are_bounded(expression: str,
                        (), ("value",), None, 1)
     with pytest.raises(ShapeError, match="more than"):
         build_program(spec, Limits(max_coordinates=10_000_000))
+
+
+@pytest.mark.parametrize(("expression", "variables", "want"), [
+    ("2*dot(x, x)", {"x": [4]}, {"x": "4*x"}),
+    ("x @ A @ x", {"x": [3], "A": [3, 3]}, {"x": "A @ x + A.T @ x"}),
+    ("trace(X.T @ A @ X)", {"X": [3, 2], "A": [3, 3]}, {"X": "A @ X + A.T @ X"}),
+    ("trace(A @ X)", {"A": [2, 2], "X": [2, 2]}, {"X": "A.T"}),
+    ("a @ X @ b", {"a": [2], "X": [2, 3], "b": [3]}, {"X": "outer(a, b.T)"}),
+])
+def test_by_variable_formulas_post_back_to_the_numeric_gradient(
+        run: Any, expression: str, variables: dict[str, list[int]], want: dict[str, str]) -> None:
+    """Each formula, posted back as an expression, evaluates to the variable's shape and to
+    the gradient that nabla computes numerically (and to the closed form written here)."""
+    rng = _rng(5)
+    point = {}
+    for name, shape in variables.items():
+        value = rng.normal(size=shape)
+        point[name] = value.tolist()
+    answer = run(expression=expression, variables=variables, at=point,
+                 derivatives=["gradient", "symbolic"])
+    formulas = answer["symbolic"]["by_variable"]
+    for name, text in want.items():
+        assert formulas[name] == text
+        back = run(expression=text, variables=variables, at=point, derivatives=["value"])
+        value = np.asarray(back["value"])
+        assert list(value.shape) == variables[name]
+        np.testing.assert_allclose(value, _grad(answer, name), rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize(("expression", "variables"), [
+    ("logdet(X)", {"X": [3, 3]}),  # SymPy: diff(log(Determinant(X)), X) = 0, not X^-T
+    ("sin(trace(X))", {"X": [2, 2]}),  # SymPy: 0
+])
+def test_wrong_sympy_matrix_derivatives_come_back_skipped_not_zero(
+        run: Any, expression: str, variables: dict[str, list[int]]) -> None:
+    at = {"X": (_spd(variables["X"][0], _rng(3))).tolist()}
+    answer = run(expression=expression, variables=variables, at=at,
+                 derivatives=["gradient", "symbolic"])
+    assert not np.allclose(answer["gradient"], 0)
+    skipped = answer["symbolic"]["by_variable"]["X"]
+    assert isinstance(skipped, dict) and "disagrees" in skipped["skipped"]
+
+
+def test_sympy_gives_zero_for_xtax_as_an_entry_so_the_check_is_needed() -> None:
+    """The issue's second wrong result: diff((x.T*A*x)[0, 0], x) is 0 in our SymPy. nabla's
+    answer is A @ x + A.T @ x (above), because it never takes the [0, 0] entry, and checks."""
+    import sympy
+
+    x, a = sympy.MatrixSymbol("x", 3, 1), sympy.MatrixSymbol("A", 3, 3)
+    wrong = sympy.diff((x.T * a * x)[0, 0], x)
+    assert wrong == 0 or isinstance(wrong, sympy.ZeroMatrix)  # fixed SymPy: this fails

@@ -24,8 +24,10 @@ from app.language.matrix_ops import MATRIX_OPS
 from app.language.packing import unevaluated
 from app.language.printing import Unprintable, to_latex, to_text
 from app.language.walk import integer_args, operands
+from app.learning.by_variable import by_variable
 
 MAX_COORDINATES = 12  # n: the Hessian has n² strings per output
+MAX_BY_VARIABLE = 2_500  # n: each formula is checked against the gradient at random points
 MAX_OUTPUTS = 12  # m
 MAX_OPERATIONS = 400  # SymPy operations in f, after vectors are expanded
 MAX_SIMPLIFY_OPERATIONS = 60  # sympy.simplify only below this size
@@ -45,11 +47,20 @@ class Skipped(Exception):
 
 
 def symbolic_task(program: Program, kinds: tuple[str, ...]) -> dict[str, Any]:
-    """The ``symbolic`` part of a response (or ``{"skipped": reason}``); runs in a worker."""
+    """The ``symbolic`` part of a response (or ``{"skipped": reason}``), with ``by_variable``
+    for a scalar f; runs in a worker."""
     try:
-        return symbolic(program, kinds)
+        result = symbolic(program, kinds)
     except Skipped as reason:
-        return {"skipped": str(reason)}
+        result = {"skipped": str(reason)}
+    if "gradient" in (kinds or KINDS) and not program.vector_valued and not program.stacked:
+        if program.layout.n > MAX_BY_VARIABLE:
+            why = (f"f has {program.layout.n} coordinates; by_variable is written only "
+                   f"for up to {MAX_BY_VARIABLE}")
+            result["by_variable"] = {name: {"skipped": why} for name in program.layout.names}
+        else:
+            result["by_variable"] = by_variable(program)
+    return result
 
 
 def symbolic(program: Program, kinds: Sequence[str]) -> dict[str, Any]:
