@@ -95,11 +95,12 @@ class DifferentiateRequest(BaseModel):
         "and 'vjp' the products with 'tangent' and 'cotangent'; 'symbolic' the formulas; "
         "'explain' the computational graph and the cost of each computation",
     )
-    tangent: list[FiniteNumber] | None = Field(
-        None, description="for 'jvp': n numbers, one per coordinate, in coordinate order")
-    cotangent: FiniteNumber | list[FiniteNumber] | None = Field(
+    tangent: list[FiniteNumber] | Point | None = Field(
+        None, description="for 'jvp': n numbers, one per coordinate, in coordinate order; "
+        "or name -> a value shaped like the variable (a matrix as a list of rows)")
+    cotangent: Tensor | None = Field(
         None, description="for 'vjp': m numbers, one per output (default all ones; a number "
-        "or a list of one for a scalar f)")
+        "or a list of one for a scalar f), or nested lists shaped like f's value")
 
     @model_validator(mode="after")
     def _one_of_at_points(self) -> Self:

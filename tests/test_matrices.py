@@ -370,3 +370,33 @@ def test_sympy_gives_zero_for_xtax_as_an_entry_so_the_check_is_needed() -> None:
     x, a = sympy.MatrixSymbol("x", 3, 1), sympy.MatrixSymbol("A", 3, 3)
     wrong = sympy.diff((x.T * a * x)[0, 0], x)
     assert wrong == 0 or isinstance(wrong, sympy.ZeroMatrix)  # fixed SymPy: this fails
+
+
+def test_jvp_and_vjp_take_tangents_and_cotangents_shaped_like_inputs_and_outputs(
+        run: Any) -> None:
+    rng = _rng(11)
+    x, t, c = rng.normal(size=(2, 2)), rng.normal(size=(2, 2)), rng.normal(size=(2, 2))
+    answer = run(expression="X @ X", at={"X": x.tolist()}, derivatives=["jvp", "vjp"],
+                 tangent={"X": t.tolist()}, cotangent=c.tolist())
+    np.testing.assert_allclose(answer["jvp"], t @ x + x @ t, rtol=1e-12)  # d(XX) = dX X + X dX
+    np.testing.assert_allclose(np.reshape(answer["vjp"], (2, 2)), c @ x.T + x.T @ c,
+                               rtol=1e-12)
+    flat = run(expression="X @ X", at={"X": x.tolist()}, derivatives=["jvp", "vjp"],
+               tangent=t.reshape(-1).tolist(), cotangent=c.reshape(-1).tolist())
+    np.testing.assert_allclose(flat["jvp"], answer["jvp"])
+    np.testing.assert_allclose(flat["vjp"], answer["vjp"])
+
+
+@pytest.mark.parametrize("extra", [
+    {"tangent": {"X": [[1, 2]]}, "derivatives": ["jvp"]},
+    {"tangent": {"Y": [[1, 2], [3, 4]]}, "derivatives": ["jvp"]},
+    {"cotangent": [[1, 2, 3, 4]], "derivatives": ["vjp"]},
+    {"cotangent": [[1, 2], [3]], "derivatives": ["vjp"]},
+])
+def test_misshapen_tangents_are_refused(run: Any, extra: dict[str, Any]) -> None:
+    import pydantic
+
+    with pytest.raises((NablaError, pydantic.ValidationError)) as caught:
+        run(expression="X @ X", at={"X": [[1, 2], [3, 4]]}, **extra)
+    if isinstance(caught.value, NablaError):
+        assert caught.value.status == 422

@@ -99,7 +99,7 @@ class Service:
         allowance.hold(self.output_bytes, nbytes)
         points, dims = await self._points(request, signature.layout, spec.count)
         vectors = product_vectors(request.tangent, request.cotangent, spec.kinds,
-                                  signature.layout.n, signature.outputs)
+                                  signature.layout, signature.out_shape)
         results = await tier.evaluate(points, vectors, spec.batch)
         if dims is not None:
             results = grid_results(results, dims)
