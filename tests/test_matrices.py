@@ -5,6 +5,7 @@ finite differences, at seeded random matrices."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -400,3 +401,17 @@ def test_misshapen_tangents_are_refused(run: Any, extra: dict[str, Any]) -> None
         run(expression="X @ X", at={"X": [[1, 2], [3, 4]]}, **extra)
     if isinstance(caught.value, NablaError):
         assert caught.value.status == 422
+
+
+def test_the_worked_example_of_the_contract(run: Any) -> None:
+    """docs/api-v1.md, Matrices: d log det X / dX = inv(X).T, with the numbers it shows."""
+    answer = run(expression="logdet(X)", variables={"X": [2, 2]}, at={"X": [[2, 1], [1, 3]]},
+                 derivatives=["value", "gradient"])
+    assert answer["coordinates"] == ["X[0,0]", "X[0,1]", "X[1,0]", "X[1,1]"]
+    assert answer["shapes"] == {"X": [2, 2]}
+    assert answer["value"] == np.log(5.0)
+    np.testing.assert_allclose(np.reshape(answer["gradient"], (2, 2)),
+                               np.linalg.inv([[2.0, 1.0], [1.0, 3.0]]).T, rtol=1e-15)
+    doc = (Path(__file__).parents[1] / "docs" / "api-v1.md").read_text(encoding="utf-8")
+    assert '"gradient": [0.6000000000000001, -0.2, -0.2, 0.4]' in doc
+    assert list(answer["gradient"]) == [0.6000000000000001, -0.2, -0.2, 0.4]
