@@ -26,6 +26,7 @@ ROWS: dict[str, Callable[[Bench], Row]] = {
     "vectorised": rows.vectorised,
     "batch": rows.batch,
     "transport": rows.transport,
+    "matrix": rows.matrix,
     "memory": lambda bench: rows.memory(bench, bench.memo.get("rows_run", [])),
     "isolation": isolation,
 }
