@@ -183,7 +183,14 @@ class DifferentiateResponse(BaseModel):
                     "symbolic": {
                         "gradient": ["4*x[0]", "4*x[1]", "4*x[2]", "4*x[3]"],
                         "latex": {"gradient": ["4 x_{0}", "4 x_{1}", "4 x_{2}", "4 x_{3}"]},
+                        "by_variable": {"x": "4*x"},
                     },
+                },
+                {
+                    "coordinates": ["X[0,0]", "X[0,1]", "X[1,0]", "X[1,1]"],
+                    "shapes": {"X": [2, 2]},
+                    "value": 1.6094379124341003,
+                    "gradient": [0.6000000000000001, -0.2, -0.2, 0.4],
                 },
                 {
                     "coordinates": ["x[0]", "x[1]", "x[2]", "x[3]"],

@@ -4,17 +4,20 @@ finite differences, at seeded random matrices."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import ormsgpack
 import pytest
 
 from app.config import Limits
 from app.engine.compilation import CompileSpec, build_program
 from app.errors import NablaError, ShapeError
 from app.language.catalog import matrices
+from tests.inprocess import InProcess
 
 Arr = np.ndarray
 RNG_SEED = 1313
@@ -415,3 +418,26 @@ def test_the_worked_example_of_the_contract(run: Any) -> None:
     doc = (Path(__file__).parents[1] / "docs" / "api-v1.md").read_text(encoding="utf-8")
     assert '"gradient": [0.6000000000000001, -0.2, -0.2, 0.4]' in doc
     assert list(answer["gradient"]) == [0.6000000000000001, -0.2, -0.2, 0.4]
+
+
+def test_messagepack_carries_matrices_both_ways(
+        event_loop_thread: asyncio.AbstractEventLoop) -> None:
+    app = InProcess(event_loop_thread)
+    try:
+        body = {"expression": "X @ X", "at": {"X": [[1.0, 2.0], [3.0, 5.0]]},
+                "derivatives": ["value", "gradient"]}
+        response = app.request("POST", "/v1/differentiate", content=ormsgpack.packb(body),
+                               headers={"content-type": "application/msgpack",
+                                        "accept": "application/msgpack"})
+        assert response.status_code == 200, response.content
+        answer = ormsgpack.unpackb(response.content)
+        assert answer["shapes"] == {"X": [2, 2]}
+        np.testing.assert_allclose(np.asarray(answer["value"]).reshape(2, 2),
+                                   [[7.0, 12.0], [18.0, 31.0]])
+        ragged = dict(body, at={"X": [[1.0, 2.0], [3.0]]})
+        refused = app.request("POST", "/v1/differentiate", content=ormsgpack.packb(ragged),
+                              headers={"content-type": "application/msgpack"})
+        assert refused.status_code == 422
+        assert refused.headers["content-type"] == "application/problem+json"
+    finally:
+        app.close()
