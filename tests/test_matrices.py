@@ -441,3 +441,20 @@ def test_messagepack_carries_matrices_both_ways(
         assert refused.headers["content-type"] == "application/problem+json"
     finally:
         app.close()
+
+
+@pytest.mark.parametrize(("expression", "variables", "want"), [
+    ("sum(sin(x))", {"x": [3]}, {"x": "cos(x)"}),
+    ("sum(x)", {"x": [3]}, {"x": "1 + 0*x"}),
+    ("x*exp(y)", {"x": [], "y": []}, {"x": "exp(y)", "y": "x*exp(y)"}),
+])
+def test_by_variable_from_components_where_sympy_has_no_matrix_form(
+        run: Any, expression: str, variables: dict[str, list[int]], want: dict[str, str]) -> None:
+    point = {n: (np.arange(1, 1 + s[0]) / 4).tolist() if s else 0.5
+             for n, s in variables.items()}
+    answer = run(expression=expression, variables=variables, at=point,
+                 derivatives=["gradient", "symbolic"])
+    assert answer["symbolic"]["by_variable"] == want
+    for name, text in want.items():
+        back = run(expression=text, variables=variables, at=point, derivatives=["value"])
+        np.testing.assert_allclose(back["value"], _grad(answer, name), rtol=1e-12)

@@ -11,6 +11,7 @@ agrees with JAX's gradient at random points; otherwise the answer is ``{"skipped
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -38,26 +39,33 @@ class Unsupported(Exception):
     """f or a derivative has no form here; the message says which part."""
 
 
-def by_variable(program: Program) -> dict[str, Any]:
-    """Each variable's name -> its derivative formula, or ``{"skipped": reason}``."""
+def by_variable(program: Program, written: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Each variable's name -> its derivative formula, or ``{"skipped": reason}``;
+    ``written``: formulas from the derivatives in components, tried when SymPy's matrix
+    calculus gives none (and checked all the same)."""
     layout = program.layout
     if program.vector_valued or program.stacked:
         reason = "by_variable is written for a scalar f"
         return {name: {"skipped": reason} for name in layout.names}
     converter = _ToMatrices(dict(zip(layout.names, layout.shapes, strict=True)))
+    f: Any = None
+    failed = ""
     try:
         f = converter(program.exprs[0])
     except Unsupported as error:
-        return {name: {"skipped": f"f has no matrix form here: {error}"}
-                for name in layout.names}
+        failed = f"f has no matrix form here: {error}"
     checker = _Checker(program)
     answers: dict[str, Any] = {}
     for name, shape in zip(layout.names, layout.shapes, strict=True):
         wrt = converter.symbols[name]
-        reason = ""
-        for traced in (False, True):  # xᵀAx as written, then as tr(xᵀAx): SymPy differs
+        reason = failed
+        tries: list[Any] = [] if f is None else [False, True]
+        if written and name in written:
+            tries.append(written[name])
+        for attempt in tries:  # xᵀAx as written, as tr(xᵀAx), then the components' formula
             try:
-                text = _text(_diff(f, wrt, traced), wrt)
+                text = (attempt if isinstance(attempt, str)
+                        else _text(_diff(f, wrt, attempt), wrt))
                 checker.check(name, shape, text)
             except Unsupported as error:
                 reason = reason or str(error)

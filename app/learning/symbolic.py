@@ -10,6 +10,7 @@ the compile budget (``app.engine.workers``), and what is too big is skipped with
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -59,8 +60,35 @@ def symbolic_task(program: Program, kinds: tuple[str, ...]) -> dict[str, Any]:
                    f"for up to {MAX_BY_VARIABLE}")
             result["by_variable"] = {name: {"skipped": why} for name in program.layout.names}
         else:
-            result["by_variable"] = by_variable(program)
+            result["by_variable"] = by_variable(program, _vectorized(program.layout, result))
     return result
+
+
+def _vectorized(layout: Layout, result: dict[str, Any]) -> dict[str, str]:
+    """Each variable's derivative from the component formulas, where they are one formula
+    written per component: ``4*x[0]``, ``4*x[1]``, ... is ``4*x``; a scalar's is its own.
+    ``by_variable`` still checks it against the numeric gradient."""
+    gradient = result.get("gradient")
+    if not isinstance(gradient, list):
+        return {}
+    out: dict[str, str] = {}
+    at = 0
+    for name, shape, size in zip(layout.names, layout.shapes, layout.sizes, strict=True):
+        texts = gradient[at:at + size]
+        at += size
+        if shape == ():
+            out[name] = texts[0]
+            continue
+        if len(shape) != 1:
+            continue
+        written = {re.sub(rf"\b{re.escape(name)}\[{i}\]", name, text)
+                   for i, text in enumerate(texts)}
+        if len(written) == 1:
+            common = written.pop()
+            if not re.search(rf"\b{re.escape(name)}\b(?!\[)", common):
+                common = f"{common} + 0*{name}"  # a constant gradient, shaped like x
+            out[name] = common
+    return out
 
 
 def symbolic(program: Program, kinds: Sequence[str]) -> dict[str, Any]:
