@@ -34,7 +34,7 @@ Transfer/sec:      0.90MB
 
 def test_every_issue_row_is_runnable() -> None:
     assert list(ROWS) == ["warm", "warm_computed", "cold", "cold_symbolic", "scale",
-                          "vectorised", "batch", "transport", "memory", "isolation"]
+                          "vectorised", "batch", "transport", "memory", "isolation", "matrix"]
 
 
 def test_cold_expressions_are_distinct_and_use_three_variables() -> None:
