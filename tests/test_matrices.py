@@ -458,3 +458,13 @@ def test_by_variable_from_components_where_sympy_has_no_matrix_form(
     for name, text in want.items():
         back = run(expression=text, variables=variables, at=point, derivatives=["value"])
         np.testing.assert_allclose(back["value"], _grad(answer, name), rtol=1e-12)
+
+
+def test_matrices_side_by_side_are_ambiguous_and_the_superscript_t_transposes() -> None:
+    with pytest.raises(NablaError) as caught:
+        _build("trace(Xᵀ A X)", {"X": [2, 2], "A": [2, 2]})
+    assert caught.value.code == "ambiguous" and "@" in caught.value.detail
+    assert caught.value.position == 6
+    typed = _build("trace(Xᵀ @ A @ X)", {"X": [2, 2], "A": [2, 2]}).exprs[0]
+    assert typed == _build("trace(X.T @ A @ X)", {"X": [2, 2], "A": [2, 2]}).exprs[0]
+    assert _build("2X", {"X": [2, 2]}).out_shape == (2, 2)  # a scalar beside: a product

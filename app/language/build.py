@@ -203,6 +203,13 @@ class Builder:
                     f"{left.text!r} at position {left.pos} is a variable, not a function: "
                     f"it cannot take arguments", left.pos, code="misplaced_tuple")
         factors = [self.value(_arg(node, i)) for i in range(len(node.args))]
+        arrays = [f for f in factors if f.shape != ()]
+        if len(arrays) > 1 and any(len(f.shape) > 1 for f in arrays):
+            at = node.span[0]
+            raise ExpressionError(
+                f"Matrices side by side at position {at} could mean their matrix product "
+                "or their elementwise product; write @ for the one (X.T @ A @ X) or * for "
+                "the other", at, code="ambiguous", readings=["@", "*"])
         shape = broadcast(factors, node, "multiply")
         return Term(self._left_to_right(sympy.Mul, [f.expr for f in factors]), shape, node.pos)
 
