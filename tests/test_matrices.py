@@ -468,3 +468,9 @@ def test_matrices_side_by_side_are_ambiguous_and_the_superscript_t_transposes() 
     typed = _build("trace(Xᵀ @ A @ X)", {"X": [2, 2], "A": [2, 2]}).exprs[0]
     assert typed == _build("trace(X.T @ A @ X)", {"X": [2, 2], "A": [2, 2]}).exprs[0]
     assert _build("2X", {"X": [2, 2]}).out_shape == (2, 2)  # a scalar beside: a product
+
+
+def test_a_grid_over_a_matrix_variable_is_refused_with_its_shape(run: Any) -> None:
+    with pytest.raises(ShapeError, match=r"a matrix of shape \[2, 2\]"):
+        run(expression="det(X)", variables={"X": [2, 2]},
+            grid={"X": {"start": 0, "stop": 1, "num": 2}})

@@ -35,8 +35,10 @@ def grid_points(grid: Mapping[str, Axis], layout: Layout) -> tuple[np.ndarray, S
     check_names(grid, layout, "'grid'", "start, stop and num")
     for name, shape in zip(layout.names, layout.shapes, strict=True):
         if shape != ():
-            raise ShapeError(f"'grid' spans scalar variables only; {name!r} is a vector of "
-                             f"length {shape[0]}: use 'points' for it", variable=name)
+            what = (f"a vector of length {shape[0]}" if len(shape) == 1
+                    else f"a matrix of shape {list(shape)}")
+            raise ShapeError(f"'grid' spans scalar variables only; {name!r} is {what}: use "
+                             "'points' for it", variable=name)
     axes = [axis_values(grid[n].start, grid[n].stop, grid[n].num) for n in layout.names]
     mesh = np.meshgrid(*axes, indexing="ij")
     dims = tuple(len(a) for a in axes)
