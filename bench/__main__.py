@@ -33,6 +33,7 @@ ROWS: dict[str, Callable[[Bench], Row]] = {
     "taylor10": orders.taylor10,
     "memory": lambda bench: rows.memory(bench, bench.memo.get("rows_run", [])),
     "isolation": isolation,
+    "matrix": rows.matrix,  # after memory: its RSS is of the issue-4 rows alone
 }
 
 

@@ -5,6 +5,8 @@
   call (trace and XLA compile included), float64.
 - ``symbolic``: ``parse_expr`` + ``sympy.diff`` for the gradient and the Hessian +
   ``lambdify`` to NumPy, first evaluation.
+- ``matrix``: the gradient and Hessian of tr(XᵀAX) written directly in JAX (``jnp.trace``,
+  ``@``), jitted: the first call, then warm calls.
 - ``batch``: ``orjson.loads`` of the request body + a warm ``jit(vmap(...))`` of value,
   gradient and Hessian + ``orjson.dumps`` of the result.
 - ``symengine_llvm`` and ``symengine_lambda``: what a performance-minded user writes with
@@ -135,9 +137,36 @@ def batch(case: dict[str, Any], body: bytes, repeats: int) -> list[float]:
     return seconds
 
 
+def matrix(job: dict[str, Any]) -> dict[str, Any]:
+    """tr(XᵀAX) written directly in JAX: gradient and Hessian over the flat (X, A), jitted;
+    seconds of the first call (trace and compile included), then of warm calls."""
+    jax = _jax()
+    import jax.numpy as jnp
+
+    m = int(job["m"])
+
+    def f(z: Any) -> Any:
+        x, a = z[:m * m].reshape(m, m), z[m * m:].reshape(m, m)
+        return jnp.trace(x.T @ a @ x)
+
+    points = [np.asarray(p, dtype=np.float64) for p in job["points"]]
+    started = time.perf_counter()
+    fused = jax.jit(lambda z: (jax.grad(f)(z), jax.hessian(f)(z)))
+    [np.asarray(o) for o in fused(points[0])]
+    first = time.perf_counter() - started
+    warm = []
+    for point in points[1:]:
+        started = time.perf_counter()
+        [np.asarray(o) for o in fused(point)]
+        warm.append(time.perf_counter() - started)
+    return {"seconds": [first, *warm]}
+
+
 def main(mode: str, path: str) -> dict[str, Any]:
     """Run one mode over the cases in ``path``."""
     job = orjson.loads(Path(path).read_bytes())
+    if mode == "matrix":
+        return matrix(job)
     if mode == "batch":
         body = Path(job["body_file"]).read_bytes()
         return {"seconds": batch(job["cases"][0], body, int(job.get("repeats", 5)))}

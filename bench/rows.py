@@ -222,6 +222,33 @@ def speculation(bench: Bench) -> Row:
                    f"{ms(hot[1])}; its XLA compile (seconds) runs meanwhile on the idle-priority "
                    "background worker; the goal is absolute")
     row.data = {"after_s": after, "alone_s": alone, "rosenbrock_s": hot}
+def matrix(bench: Bench) -> Row:
+    """Gradient and Hessian of tr(XᵀAX), X and A of 10 x 10 (200 coordinates): nabla's first
+    and warm requests over HTTP / the same written directly in JAX, first and warm calls."""
+    m, repeats = 10, 5
+    row = Row("matrix", f"matrix: grad + Hessian of trace(X.T @ A @ X), {m}x{m}, first "
+              "request / JAX first call", "reported")
+    rng = np.random.default_rng(bench.plan.seed)
+    points = [rng.normal(size=2 * m * m) for _ in range(repeats + 1)]
+    server = bench.main_server()
+    ours = []
+    with httpx.Client(base_url=server.url, timeout=600) as client:
+        for point in points:  # a new point each time: the memo cannot answer
+            body = {"expression": "trace(X.T @ A @ X)",
+                    "variables": {"X": [m, m], "A": [m, m]},
+                    "at": {"X": point[:m * m].reshape(m, m).tolist(),
+                           "A": point[m * m:].reshape(m, m).tolist()},
+                    "derivatives": ["gradient", "hessian"]}
+            elapsed, response = timed_post(client, body)
+            check(response, "matrix")
+            ours.append(elapsed)
+    theirs = baseline("matrix", {"m": m, "points": [p.tolist() for p in points]})
+    warm_ours, warm_theirs = statistics.median(ours[1:]), statistics.median(theirs[1:])
+    row.nabla, row.baseline = ms(ours[0]), ms(theirs[0])
+    row.ratio = ours[0] / theirs[0]  # no goal yet: issue 13 asks for the row
+    row.details = (f"warm (median of {repeats}, a new point each): nabla {ms(warm_ours)} over "
+                   f"HTTP, JAX {ms(warm_theirs)} in process; Hessian 200 x 200")
+    row.data = {"nabla_s": ours, "jax_s": theirs}
     return row
 
 

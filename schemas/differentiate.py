@@ -19,8 +19,9 @@ from schemas.orders import (
 )
 
 FiniteNumber = Annotated[float, Field(strict=True, allow_inf_nan=False)]
-# A variable is a scalar or a vector: its value at a point is a number or a list of numbers.
-Tensor: TypeAlias = FiniteNumber | list[FiniteNumber]
+# A variable is a scalar, a vector or a matrix: its value at a point is a number, a list of
+# numbers, or a list of rows (row-major, as NumPy's nested lists).
+Tensor: TypeAlias = FiniteNumber | list[FiniteNumber] | list[list[FiniteNumber]]
 Point = dict[str, Tensor]
 Derivative = Literal["value", "gradient", "hessian", "jvp", "vjp", "symbolic", "explain"]
 
@@ -44,6 +45,11 @@ DIFFERENTIATE_EXAMPLES = {
         "summary": "sin and its derivative over a grid, column-wise (for a plot)",
         "value": {"expression": "sin(x)", "points": {"x": [0, 0.5, 1, 1.5, 2]},
                   "derivatives": ["value", "gradient"]},
+    },
+    "matrix": {
+        "summary": "d/dX log det X = inv(X).T (The Matrix Cookbook), X a 2 x 2 matrix",
+        "value": {"expression": "logdet(X)", "variables": {"X": [2, 2]},
+                  "at": {"X": [[2, 1], [1, 3]]}, "derivatives": ["value", "gradient"]},
     },
     "conditional": {
         "summary": "Gradients through a conditional: never NaN from the branch not taken",
@@ -76,10 +82,12 @@ class DifferentiateRequest(BaseModel):
     )
     variables: dict[str, list[NonNegativeInt]] | None = Field(
         None,
-        description="the inputs in order, name -> shape ([] scalar, [n] vector); default: "
-        "the expression's free names, sorted, with shapes taken from the point",
+        description="the inputs in order, name -> shape ([] scalar, [n] vector, [m, n] "
+        "matrix); default: the expression's free names, sorted, with shapes taken from the "
+        "point",
     )
-    at: Point | None = Field(None, description="one point: name -> number or list")
+    at: Point | None = Field(None, description="one point: name -> number, list, or list "
+                             "of rows for a matrix")
     points: list[Point] | dict[str, list[Tensor]] | None = Field(
         None,
         description="a batch: a list of points, or column-wise name -> list of N values",
@@ -97,11 +105,12 @@ class DifferentiateRequest(BaseModel):
         "and 'vjp' the products with 'tangent' and 'cotangent'; 'symbolic' the formulas; "
         "'explain' the computational graph and the cost of each computation",
     )
-    tangent: list[FiniteNumber] | None = Field(
-        None, description="for 'jvp': n numbers, one per coordinate, in coordinate order")
-    cotangent: FiniteNumber | list[FiniteNumber] | None = Field(
+    tangent: list[FiniteNumber] | Point | None = Field(
+        None, description="for 'jvp': n numbers, one per coordinate, in coordinate order; "
+        "or name -> a value shaped like the variable (a matrix as a list of rows)")
+    cotangent: Tensor | None = Field(
         None, description="for 'vjp': m numbers, one per output (default all ones; a number "
-        "or a list of one for a scalar f)")
+        "or a list of one for a scalar f), or nested lists shaped like f's value")
     order: Order | None = Field(
         None, description="the highest derivative order (default 2). From 3, the answer "
         "has 'tensors' of orders 3 .. order; with 'direction', 'directional' instead")
@@ -167,7 +176,11 @@ Nested = TypeAliasType("Nested", "Entry | list[Nested]")
 class DifferentiateResponse(BaseModel):
     """Values and derivatives; with ``points``, each gains a leading axis of length N."""
 
-    coordinates: list[str] = Field(description="the inputs flattened in order")
+    coordinates: list[str] = Field(description="the inputs flattened in order (a matrix "
+                                   "row-major: X[0,0], X[0,1], ...)")
+    shapes: dict[str, list[int]] | None = Field(
+        None, description="each variable's shape, in the order of coordinates: reshape its "
+        "stretch of a gradient to it (present when a variable is a matrix)")
     value: Nested | None = Field(None, description="f: a number, or m numbers")
     gradient: Nested | None = Field(None, description="scalar f: n numbers")
     jacobian: Nested | None = Field(None, description="vector f: m x n")
@@ -211,7 +224,14 @@ class DifferentiateResponse(BaseModel):
                     "symbolic": {
                         "gradient": ["4*x[0]", "4*x[1]", "4*x[2]", "4*x[3]"],
                         "latex": {"gradient": ["4 x_{0}", "4 x_{1}", "4 x_{2}", "4 x_{3}"]},
+                        "by_variable": {"x": "4*x"},
                     },
+                },
+                {
+                    "coordinates": ["X[0,0]", "X[0,1]", "X[1,0]", "X[1,1]"],
+                    "shapes": {"X": [2, 2]},
+                    "value": 1.6094379124341003,
+                    "gradient": [0.6000000000000001, -0.2, -0.2, 0.4],
                 },
                 {
                     "coordinates": ["x[0]", "x[1]", "x[2]", "x[3]"],

@@ -12,6 +12,14 @@ Nested: TypeAlias = Entry | list[Any]
 Formulas: TypeAlias = str | list[str] | list[list[str]] | list[list[list[str]]]
 
 
+class BySkipped(BaseModel):
+    """Why no formula is given for a variable."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    skipped: str
+
+
 class Symbolic(BaseModel):
     """Formulas in nabla's expression language: each can be posted back as an expression."""
 
@@ -30,6 +38,10 @@ class Symbolic(BaseModel):
         None, description="with 'partials': one per multi-index")
     latex: dict[str, Formulas | dict[str, Any]] | None = Field(
         None, description="the same keys, in LaTeX")
+    by_variable: dict[str, str | BySkipped] | None = Field(
+        None, description="scalar f: d f / d each whole variable in matrix notation (an "
+        "expression of the variable's shape, such as 4*x or (A + A.T) @ x), returned only "
+        "after it agreed with the numeric gradient at random points; else why not")
     skipped: str | None = Field(None, description="why no formulas were written (too big, "
                                 "or SymPy ran out of time)")
 

@@ -149,7 +149,7 @@ def test_non_finite_inputs_refused(api: httpx.Client, raw: bytes) -> None:
     assert response.headers["content-type"] == "application/problem+json"
 
 
-@pytest.mark.parametrize("value", ["1", "inf", True, None, {"a": 1}, [[1, 2]]])
+@pytest.mark.parametrize("value", ["1", "inf", True, None, {"a": 1}, [[[1, 2]]], [[1, "2"]]])
 def test_non_numeric_inputs_refused(api: httpx.Client, value: Any) -> None:
     problem = assert_problem(post(api, {"expression": "x", "at": {"x": value}}), 422,
                              "invalid_request")

@@ -36,7 +36,7 @@ def test_every_issue_row_is_runnable() -> None:
     assert list(ROWS) == ["warm", "warm_computed", "cold", "cold_symbolic",
                           "cold_symengine", "scale", "scale_symengine", "vectorised",
                           "speculation", "batch", "transport", "tensor4", "taylor10", "memory",
-                          "isolation"]
+                          "isolation", "matrix"]
 
 
 def test_cold_expressions_are_distinct_and_use_three_variables() -> None:

@@ -92,6 +92,13 @@ ORACLES: dict[str, Oracle] = {
     "clip": lambda x: sympy.Min(sympy.Max(x, 0), 1),
     "logsumexp": lambda v: sympy.log(sum(sympy.exp(a) for a in v)),
     "softmax": lambda v: [sympy.exp(a) / sum(sympy.exp(b) for b in v) for a in v],
+    # matrices come as sympy.Matrix of symbols, vectors as lists
+    "transpose": lambda X: X.T, "trace": lambda X: X.trace(), "det": lambda X: X.det(),
+    "logdet": lambda X: sympy.log(X.det()), "inv": lambda X: X.inv(),
+    "solve": lambda X, b: X.LUsolve(sympy.Matrix(b)), "outer": lambda v, w: sympy.Matrix(
+        [[a * c for c in w] for a in v]),
+    "diag": lambda X: sympy.Matrix([X[0, 0], X[1, 1]]),
+    "eye": lambda X: X.trace(),
 }
 NAMES = [f.name for f in catalog.FUNCTIONS]
 
@@ -151,7 +158,7 @@ def test_names_are_unique_and_printed_names_parse() -> None:
 
 def _spec(function: Function) -> CompileSpec:
     at = function.example.at
-    declared = tuple((k, (len(v),) if isinstance(v, list) else ()) for k, v in at.items())
+    declared = tuple((k, np.shape(v)) for k, v in at.items())
     return CompileSpec((function.example.expression,), False, declared, (), ("value",), None, 1)
 
 
@@ -194,14 +201,24 @@ def _symbols(at: dict[str, Any]) -> tuple[list[Any], dict[str, Any], dict[Any, s
     name in the response, and the point, exactly."""
     args: list[Any] = []
     by_name: dict[str, Any] = {}
+    values: list[Any] = []
     for name, value in at.items():
-        if isinstance(value, list):
+        if isinstance(value, list) and isinstance(value[0], list):
+            rows, cols = len(value), len(value[0])
+            matrix = sympy.Matrix([[S(f"{name}{i}_{j}", real=True) for j in range(cols)]
+                                   for i in range(rows)])
+            args.append(matrix)
+            by_name.update({f"{name}[{i},{j}]": matrix[i, j]
+                            for i in range(rows) for j in range(cols)})
+            values += [v for row in value for v in row]
+        elif isinstance(value, list):
             args.append([S(f"{name}{i}", real=True) for i in range(len(value))])
             by_name.update({f"{name}[{i}]": p for i, p in enumerate(args[-1])})
+            values += value
         else:
             args.append(S(name, real=True))
             by_name[name] = args[-1]
-    values = [v for value in at.values() for v in (value if isinstance(value, list) else [value])]
+            values.append(value)
     point = {p: sympy.Float(v, 30) for p, v in zip(by_name.values(), values, strict=True)}
     return args, by_name, point
 
@@ -223,7 +240,19 @@ def test_example_matches_sympy_at_30_digits(run: Any, function: Function) -> Non
     args, by_name, point = _symbols(at)
     assert sorted(answer["coordinates"]) == sorted(by_name)
     coords = [by_name[c] for c in answer["coordinates"]]
-    expected = _derivatives(ORACLES[function.name](*args), coords)
+    f = ORACLES[function.name](*args)
+    if isinstance(f, sympy.MatrixBase):  # a matrix-valued example: entry by entry
+        entries, shape = list(f), list(f.shape if f.shape[1] != 1 else f.shape[:1])
+        expected_matrix = {"value": [_exact(e, point) for e in entries],
+                           "gradient": [[_exact(sympy.diff(e, c), point) for c in coords]
+                                        for e in entries]}
+        for kind, value in expected_matrix.items():
+            got = np.asarray(answer["jacobian" if kind == "gradient" else kind])
+            assert list(got.shape[:len(shape)]) == shape
+            assert _close(got.reshape(len(entries), -1).tolist() if kind == "gradient"
+                          else got.reshape(-1).tolist(), value), (kind, got, value)
+        return
+    expected = _derivatives(f, coords)
     for kind, exprs in expected.items():
         value = _map(lambda e: _exact(e, point), exprs)
         assert _close(answer[kind], value), (kind, answer[kind], value)

@@ -100,6 +100,8 @@ def test_cli_reports_an_unreachable_server(capsys: pytest.CaptureFixture[str]) -
     pytest.param(["differentiate", "x", "--at", "x=nan"], id="not-finite"),
     pytest.param(["differentiate", "x", "--at", "=1"], id="no-name"),
     pytest.param(["differentiate", "x", "--var", "x=0", "--at", "x=1"], id="zero-length"),
+    pytest.param(["differentiate", "x", "--var", "x=2x2x2", "--at", "x=1"], id="three-axes"),
+    pytest.param(["differentiate", "x", "--at", "x=1,2;a"], id="bad-row"),
     pytest.param(["frobnicate"], id="unknown-command"),
 ])
 def test_cli_refuses_bad_command_lines(argv: list[str]) -> None:
@@ -120,3 +122,31 @@ def test_cli_declared_variables_come_first() -> None:
     assert list(request["variables"].items()) == [("x", [1]), ("y", [])]
     assert request["at"] == {"y": 2.0, "x": [5.0]}
     assert request["derivatives"] == ["value", "gradient"]
+
+
+def test_cli_reads_matrices_with_rows_separated_by_semicolons() -> None:
+    request = build_request(["logdet(X) + y"], [("X", "2,1;1,3"), ("y", "1")],
+                            [("X", "2x2")], None)
+    assert request["variables"] == {"X": [2, 2], "y": []}
+    assert request["at"] == {"X": [[2.0, 1.0], [1.0, 3.0]], "y": 1.0}
+
+
+def test_cli_prints_the_gradient_of_a_matrix_variable(
+        server: Server, capsys: pytest.CaptureFixture[str]) -> None:
+    status = main(["differentiate", "logdet(X)", "--at", "X=2,1;1,3", "-d", "value,gradient",
+                   "--url", server.url])
+    lines = [line.split() for line in capsys.readouterr().out.splitlines()]
+    assert status == 0
+    assert ["X[1,1]", "0.4"] in lines
+
+
+def test_cli_table_of_a_matrix_valued_f_names_each_entry() -> None:
+    from app.client.table import render_result
+
+    result = {"coordinates": ["X[0,0]", "X[0,1]", "X[1,0]", "X[1,1]"],
+              "value": [[1.0, 2.0], [3.0, 4.0]],
+              "jacobian": [[[1.0, 0.0, 0.0, 0.0], [0.0, 1.0, 0.0, 0.0]],
+                           [[0.0, 0.0, 1.0, 0.0], [0.0, 0.0, 0.0, 1.0]]]}
+    lines = [line.split() for line in render_result(result).splitlines()]
+    assert ["f[1,0]", "3.0"] in lines
+    assert ["f[1,1]", "0.0", "0.0", "0.0", "1.0"] in lines

@@ -16,6 +16,7 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
+import numpy as np
 import ormsgpack
 import pytest
 from hypothesis import HealthCheck, given, note, settings
@@ -28,7 +29,7 @@ TOKENS = ["x", "y", "v", "t", "0", "1", "2.5", "1e308", "1e-320", ".5", "pi", "e
           "*", "/", "**", "^", "(", ")", ",", "[", "]", ":", "<", "<=", "==", "!=", ">",
           "and", "or", "not", " ", "|", "%", "\u00b2", "\u207b\u00b9", "\u03c0", "\u03b8",
           "\u221a", "\u221b", "\u00b7", "\u00d7", "\u00f7", "\u2212", "\uff12", "sin^2",
-          "2x", "x y", *sorted(FUNCTION_NAMES)]
+          "2x", "x y", "@", ".T", "x.T", "[0, 1]", "[:, 0]", *sorted(FUNCTION_NAMES)]
 NAMES = ["x", "y", "v", "t", "pi", "sin", "", "x" * 70, "é", "_x", "and"]
 EXTREME_INTEGERS = [0, 1, -1, 2**31, 2**53 + 1, 2**63 - 1, 2**63, 2**63 + 1, 2**64 - 1, 2**64,
                     -2**63, -2**63 - 1, -2**64, 10**30, 10**400, -10**400]
@@ -243,6 +244,70 @@ PROPERTY = settings(max_examples=HUNT or 400, derandomize=not HUNT, deadline=Non
 def test_no_body_gets_a_server_error(nabla: InProcess, body: dict[str, Any], how: str,
                                      deep: tuple[str, int]) -> None:
     content, media = encode(body, how, deep)
+    note(f"{media}: {content[:2000]!r}")
+    assert_not_a_server_error(nabla.post(content, media))
+
+
+MATRIX_LEAVES = ["X", "X", "Y", "v", "X.T", "X[0, 0]", "X[0]", "X[:, 1]", "X[1:, :]",
+                 "eye(2)", "2", "0.5", "1e30", "v[-1]"]
+MATRIX_OPS = ["@", "*", "+", "-", "/", "**", ">"]
+MATRIX_CALLS = ["det", "logdet", "inv", "trace", "transpose", "diag", "sum", "mean", "norm",
+                "exp", "sin", "abs", "max", "dot", "outer", "solve", "eye", "sum({}, 0)",
+                "sum({}, 5)", "mean({}, -1)", "where({} > 0, X, 0)"]
+
+
+def _matrix_grow(inner: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
+    def call(name: str, args: list[str]) -> str:
+        return name.format(args[0]) if "{}" in name else f"{name}({', '.join(args)})"
+    calls = st.tuples(st.sampled_from(MATRIX_CALLS), st.lists(inner, min_size=1, max_size=2))
+    binary = st.tuples(inner, st.sampled_from(MATRIX_OPS), inner).map(
+        lambda t: f"({t[0]} {t[1]} {t[2]})")
+    return st.one_of(calls.map(lambda t: call(*t)), binary, inner.map(lambda t: f"({t}).T"),
+                     inner.map(lambda t: f"({t})[0, :]"))
+
+
+matrix_trees = st.recursive(st.sampled_from(MATRIX_LEAVES), _matrix_grow, max_leaves=6)
+rows = st.lists(st.lists(floats, min_size=1, max_size=3), min_size=1, max_size=3)
+
+
+@st.composite
+def matrix_bodies(draw: st.DrawFn) -> dict[str, Any]:
+    """Matrix variables (issue 13): shapes [m, n] declared or not, values as nested lists
+    (often of the wrong shape, or ragged), in 'at' or 'points', with products' vectors."""
+    m, n = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    shapes = {"X": [m, n], "Y": draw(st.sampled_from([[n, m], [m, n], [2, 2], [n]])),
+              "v": [draw(st.integers(1, 3))]}
+    body: dict[str, Any] = {"expression": draw(matrix_trees), "derivatives": draw(st.lists(
+        st.sampled_from(DERIVATIVES), min_size=1, max_size=3, unique=True))}
+    used = set(re.findall(r"\b[XYv]\b", body["expression"]))
+    shapes = {k: s for k, s in shapes.items() if k in used or draw(st.integers(0, 19)) == 0}
+    if draw(st.booleans()):
+        body["variables"] = shapes
+
+    def value(shape: list[int]) -> Any:
+        if draw(st.integers(0, 4)) == 0:
+            return draw(st.one_of(rows, values))
+        return np.round(np.asarray(draw(st.lists(
+            floats.filter(lambda f: abs(f) < 1e6), min_size=max(1, int(np.prod(shape))),
+            max_size=max(1, int(np.prod(shape)))))).reshape(shape), 3).tolist()
+    if draw(st.booleans()):
+        body["at"] = {k: value(s) for k, s in shapes.items()}
+    else:
+        body["points"] = [{k: value(s) for k, s in shapes.items()}
+                          for _ in range(draw(st.integers(1, 2)))]
+        body["derivatives"] = [d for d in body["derivatives"] if d != "explain"] or ["value"]
+    if "jvp" in body["derivatives"]:
+        body["tangent"] = draw(st.lists(floats, min_size=1, max_size=12))
+    if "vjp" in body["derivatives"] and draw(st.booleans()):
+        body["cotangent"] = draw(st.one_of(floats, st.lists(floats, max_size=9)))
+    return body
+
+
+@settings(PROPERTY, max_examples=HUNT or 300)
+@given(body=matrix_bodies(), how=st.sampled_from(["json", "msgpack"]))
+def test_no_matrix_body_gets_a_server_error(nabla: InProcess, body: dict[str, Any],
+                                            how: str) -> None:
+    content, media = encode(body, how, ("list", 1))
     note(f"{media}: {content[:2000]!r}")
     assert_not_a_server_error(nabla.post(content, media))
 

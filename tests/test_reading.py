@@ -198,7 +198,7 @@ def test_the_grammar_conflicts_are_the_documented_ones(caplog: pytest.LogCapture
     """Each shift/reduce conflict of the grammar, resolved as a shift, is a reading chosen on
     purpose: a function's name goes on to its argument (``sin x``, ``sin^2 x``, ``sin(``), a
     number in an argument to what it multiplies (``sin 2x``), and a radicand takes its power
-    and subscript (``√x^2`` is sqrt(x^2))."""
+    and subscript and transpose (``√x^2`` is sqrt(x^2), ``√X.T`` is sqrt(X.T))."""
     caplog.set_level(logging.DEBUG, logger=logger.name)
     Lark(syntax._GRAMMAR, parser="lalr", lexer="basic", postlex=syntax._LexOnly())
     said = [r.getMessage() for r in caplog.records if r.name == logger.name]
@@ -209,7 +209,7 @@ def test_the_grammar_conflicts_are_the_documented_ones(caplog: pytest.LogCapture
     expected = {(t, "plain", "FUNC") for t in starts | {"POW_OP"}}
     expected |= {(t, "applied", "FUNC POW_OP exponent") for t in starts}
     expected |= {(t, "argument", "NUMBER") for t in starts}
-    expected |= {(t, "power", "postfix") for t in ("POW_OP", "LSQB")}
+    expected |= {(t, "power", "postfix") for t in ("POW_OP", "LSQB", "TRANSPOSE")}
     assert {(t, rule, body.strip()) for t, rule, body in found} == expected
 
 
@@ -314,10 +314,10 @@ def test_a_missing_value_suggests_the_reading_the_point_implies(run: Any) -> Non
 
 
 @pytest.mark.parametrize(("text", "expected", "not_expected"), [
-    ("2 3", ["'*', '/' or '%'", "a name", "the end"], ["')'", "','", "':'", "']'"]),
+    ("2 3", ["'*', '/', '%' or '@'", "a name", "the end"], ["')'", "','", "':'", "']'"]),
     ("x +* y", ["a number", "a name", "'('"], ["')'", "the end", "':'"]),
     ("(x 2", ["')'", "','"], ["']'", "':'", "the end"]),
-    ("v[1 2", ["']'", "':'"], ["')'", "','"]),
+    ("v[1 2", ["']'", "':'", "','"], ["')'"]),  # X[i, j]: a comma may follow
 ])
 def test_expected_tokens_are_only_those_that_can_follow(text: str, expected: list[str],
                                                         not_expected: list[str]) -> None:

@@ -139,7 +139,8 @@ def test_every_error_is_a_nabla_error_with_a_problem() -> None:
 
 
 @pytest.mark.parametrize(("variables", "word"), [
-    ({"x": [2, 2]}, "only scalars"), ({"x": [0]}, "length 0"), ({"True": []}, "constant"),
+    ({"x": [2, 2, 2]}, "only scalars"), ({"x": [2, 0]}, "one row"), ({"x": [0]}, "length 0"),
+    ({"True": []}, "constant"),
     ({"and": []}, "not a valid variable name"), ({"1x": []}, "not a valid variable name"),
 ])
 def test_bad_variables(run: Any, variables: dict[str, list[int]], word: str) -> None:

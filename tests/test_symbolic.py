@@ -71,7 +71,8 @@ def test_every_formula_round_trips(api: httpx.Client, case: Any) -> None:
     symbolic = body["symbolic"]
     assert "skipped" not in symbolic, symbolic
     keys = ["value", "jacobian" if "jacobian" in body else "gradient", "hessian"]
-    assert set(symbolic) == {*keys, "latex"}
+    by_variable = {"by_variable"} if "gradient" in keys else set()
+    assert set(symbolic) == {*keys, "latex", *by_variable}
     assert set(symbolic["latex"]) == set(keys)
     texts = formulas(symbolic, keys)
     expected = np.concatenate([numbers(body[k], count) for k in keys], axis=1)
@@ -94,13 +95,15 @@ def test_gradient_of_2_xtx_is_4x(run: Any) -> None:
                                    for i in range(4)]
     assert symbolic["value"] == "2*x[0]**2 + 2*x[1]**2 + 2*x[2]**2 + 2*x[3]**2"
     assert symbolic["latex"]["gradient"] == ["4 x_{0}", "4 x_{1}", "4 x_{2}", "4 x_{3}"]
+    assert symbolic["by_variable"] == {"x": "4*x"}  # the d2l answer in one line
 
 
 def test_symbolic_follows_the_requested_kinds(run: Any) -> None:
     body = run(expression="x^3", at={"x": 2}, derivatives=["hessian", "symbolic"])
     assert body["symbolic"] == {"hessian": [["6*x"]], "latex": {"hessian": [["6 x"]]}}
     alone = run(expression="x^3", at={"x": 2}, derivatives=["symbolic"])
-    assert set(alone["symbolic"]) == {"value", "gradient", "hessian", "latex"}
+    assert set(alone["symbolic"]) == {"value", "gradient", "hessian", "latex", "by_variable"}
+    assert alone["symbolic"]["by_variable"] == {"x": "3*x**2"}
     assert set(alone) == {"coordinates", "symbolic"}
 
 

@@ -92,6 +92,10 @@ def _point(given: Sequence[tuple[str, str]], like: dict[str, Any],
         point[name] = values if isinstance(like.get(name), list) or len(values) > 1 \
             else values[0]
     return point
+def _shape(value: Any) -> list[int]:
+    if not isinstance(value, list):
+        return []
+    return [len(value), len(value[0])] if isinstance(value[0], list) else [len(value)]
 
 
 def build_request(expressions: Sequence[str], at: Sequence[tuple[str, str]],
@@ -100,12 +104,17 @@ def build_request(expressions: Sequence[str], at: Sequence[tuple[str, str]],
     """The keyword arguments of ``NablaClient.differentiate`` from the command line."""
     shapes: dict[str, list[int]] = {}
     for name, length in var:
-        if length and not (length.isdigit() and int(length) > 0):
-            raise argparse.ArgumentTypeError(f"--var {name}={length}: give a positive length "
-                                             f"({name}=4) or none for a scalar ({name})")
-        shapes[name] = [int(length)] if length else []
-    point: dict[str, float | list[float]] = {}
+        sizes = length.lower().replace("x", ",").split(",") if length else []
+        if not all(s.isdigit() and int(s) > 0 for s in sizes) or len(sizes) > 2:
+            raise argparse.ArgumentTypeError(
+                f"--var {name}={length}: give a positive length ({name}=4), rows x columns "
+                f"for a matrix ({name}=3x3), or none for a scalar ({name})")
+        shapes[name] = [int(s) for s in sizes]
+    point: dict[str, Any] = {}
     for name, text in at:
+        if ";" in text:  # a matrix, rows separated by ; as in MATLAB
+            point[name] = [_numbers(name, row) for row in text.split(";")]
+            continue
         values = _numbers(name, text)
         vector = shapes[name] != [] if name in shapes else len(values) > 1
         point[name] = values if vector else values[0]
@@ -115,8 +124,7 @@ def build_request(expressions: Sequence[str], at: Sequence[tuple[str, str]],
     if shapes:
         # Declared variables first, then the others of the point with their own shapes.
         request["variables"] = {**shapes, **{
-            n: ([len(v)] if isinstance(v, list) else []) for n, v in point.items()
-            if n not in shapes}}
+            n: _shape(v) for n, v in point.items() if n not in shapes}}
     if derivatives:
         request["derivatives"] = [d.strip() for d in derivatives.split(",") if d.strip()]
     return request
@@ -134,11 +142,13 @@ def parser() -> argparse.ArgumentParser:
     diff.add_argument("expression", nargs="+", help="the expression; several make f "
                       "vector-valued")
     diff.add_argument("--at", action="append", type=_assignment, default=[],
-                      metavar="NAME=V[,V...]", help="a variable's value: one number, or "
-                      "several separated by commas for a vector; repeat for each variable")
+                      metavar="NAME=V[,V...]", help="a variable's value: one number, "
+                      "several separated by commas for a vector, rows separated by ; for a "
+                      "matrix (X='1,2;3,4'); repeat for each variable")
     diff.add_argument("--var", action="append", type=_assignment, default=[],
                       metavar="NAME[=N]", help="declare a variable: a vector of N elements, "
-                      "or a scalar without =N; declared variables come first, in this order")
+                      "a matrix with =MxN, or a scalar without =N; declared variables come "
+                      "first, in this order")
     diff.add_argument("-d", "--derivatives", metavar="KINDS",
                       help="what to compute, comma-separated: value,gradient,hessian")
     diff.add_argument("--order", type=_count, metavar="K", help="the highest derivative "

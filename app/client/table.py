@@ -10,8 +10,9 @@ def render_result(result: dict[str, Any]) -> str:
     """Value, gradient or Jacobian, and Hessian as aligned tables with coordinate names."""
     coords: list[str] = result["coordinates"]
     nonfinite = {(e["field"], tuple(e["index"])): e["kind"] for e in result.get("nonfinite", [])}
+    result, outputs = _matrix_outputs(result)
     vector = isinstance(result.get("value"), list) or "jacobian" in result
-    outputs = _output_names(result) if vector else ["f"]
+    outputs = outputs or (_output_names(result) if vector else ["f"])
 
     def cell(field: str, index: tuple[int, ...], x: Any) -> str:
         return nonfinite.get((field, index), "null") if x is None else str(x)
@@ -81,6 +82,21 @@ def _check(check: dict[str, Any], coords: Sequence[str]) -> str:
     who = "your gradient" if "claimed" in check else "nabla's gradient and Hessian"
     return f"check: {who} {verdict}\n" + _table(
         ["", "computed", "finite difference", "error", "agrees"], rows)
+def _matrix_outputs(result: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """A matrix-valued f with its outputs in one row-major list, named ``f[i,j]`` (non-finite
+    entries are then shown as null)."""
+    first = result.get("jacobian", result.get("value"))
+    if "jacobian" not in result or not (isinstance(first, list) and first
+                                        and isinstance(first[0], list)
+                                        and first[0] and isinstance(first[0][0], list)):
+        return result, []
+    rows, cols = len(first), len(first[0])
+    flat = dict(result)
+    flat["nonfinite"] = []
+    for key in ("value", "jacobian", "hessian"):
+        if key in result:
+            flat[key] = [entry for row in result[key] for entry in row]
+    return flat, [f"f[{i},{j}]" for i in range(rows) for j in range(cols)]
 
 
 def _output_names(result: dict[str, Any]) -> list[str]:

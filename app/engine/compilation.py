@@ -156,10 +156,11 @@ def build_program(spec: CompileSpec, limits: Limits) -> Program:
     if spec.stacked:
         for tree, term in zip(trees, terms, strict=True):
             if term.shape != ():
+                what = (f"a vector of length {term.shape[0]}" if len(term.shape) == 1
+                        else f"an array of shape {list(term.shape)}")
                 raise ExpressionError(
                     "Each expression of a list must be a scalar; one starting at position "
-                    f"{tree.pos} is a vector of length {term.shape[0]}", tree.pos,
-                    code="vector_in_list")
+                    f"{tree.pos} is {what}", tree.pos, code="vector_in_list")
         out_shape: Shape = (len(terms),)
     else:
         out_shape = terms[0].shape
@@ -193,12 +194,16 @@ def resolve_layout(declared: Shapes | None, sampled: Mapping[str, Shape],
         raise LimitError("max_variables", limits.max_variables,
                          f"The number of variables ({len(shapes)})")
     for name, shape in shapes.items():
-        if len(shape) > 1:
+        if len(shape) > 2:
             raise ShapeError(f"The variable {name!r} has shape {list(shape)}; only scalars "
-                             "([]) and vectors ([n]) are supported", variable=name)
-        if shape and shape[0] < 1:
+                             "([]), vectors ([n]) and matrices ([m, n]) are supported",
+                             variable=name)
+        if len(shape) == 1 and shape[0] < 1:
             raise ShapeError(f"The vector {name!r} has length 0; give it at least one element",
                              variable=name)
+        if len(shape) == 2 and min(shape) < 1:
+            raise ShapeError(f"The matrix {name!r} has shape {list(shape)}; give it at least "
+                             "one row and one column", variable=name)
     layout = Layout(tuple(shapes), tuple(shapes.values()))
     if layout.n > limits.max_coordinates:
         raise LimitError("max_coordinates", limits.max_coordinates,

@@ -32,6 +32,7 @@ from app.errors import InputError  # noqa: E402
 from app.language import catalog  # noqa: E402
 from app.language import functions as F  # noqa: E402
 from app.language.ieee import flush_number  # noqa: E402
+from app.language.matrix_ops import ARRAY_OPS  # noqa: E402
 from app.language.walk import Walker, divides, integer_args  # noqa: E402
 
 Array = Any
@@ -78,7 +79,7 @@ TABLE: dict[type, Callable[..., Array]] = {
 VECTOR_TABLE: dict[type, Callable[..., Array]] = {
     t: f for t, f in catalog.JAX.items() if issubclass(t, F.VectorOp)}
 
-assert set(F.VECTOR_OPS) == set(VECTOR_TABLE), "every vector op needs a compiler entry"
+assert set(ARRAY_OPS) == set(VECTOR_TABLE), "every vector op needs a compiler entry"
 
 
 class CompileError(InputError):
@@ -143,7 +144,7 @@ class Evaluator(Walker[Array]):
             earlier = jnp.logical_or(earlier, c)
         result: Array = jnp.asarray(jnp.nan)
         for (expr, _), mask in reversed(list(zip(node.args, taken, strict=True))):
-            gate = _Gate(mask, jnp.ndim(mask) == 0 or not expr.atoms(*F.VECTOR_OPS))
+            gate = _Gate(mask, jnp.ndim(mask) == 0 or not expr.atoms(*ARRAY_OPS))
             env = {s: gate(x) if s in expr.free_symbols else x for s, x in self.env.items()}
             nudges = None
             if self.nudges:

@@ -293,6 +293,9 @@ KNOWN = frozenset(JET_RULES) | frozenset(COMPARISONS) | frozenset(LOGIC) | {
 
 def program_interpretable(program: Any) -> int:
     """The number of nodes of the program's trees, or 0 if one of them has no jet rule."""
+    shapes = (*program.layout.shapes, program.out_shape)
+    if any(len(s) > 1 for s in shapes):  # matrices: compiled (matrix_ops has no jet rules)
+        return 0
     nodes = 0
     for expr in program.exprs:
         for node in sympy.preorder_traversal(expr):

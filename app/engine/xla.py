@@ -58,7 +58,8 @@ class Layout:
         return sum(self.sizes)
 
     def coordinates(self) -> list[str]:
-        """Coordinate names: ``y`` for a scalar, ``x[0]``, ``x[1]``, ... for a vector."""
+        """Coordinate names: ``y`` for a scalar, ``x[0]``, ``x[1]``, ... for a vector,
+        ``X[0,0]``, ``X[0,1]``, ... for a matrix (row-major, as NumPy's reshape)."""
         return list(self._coordinates)
 
     @cached_property
@@ -66,7 +67,10 @@ class Layout:
         # Made once per layout: a vector of 100,000 would cost 100,000 strings per request.
         out: list[str] = []
         for name, shape in zip(self.names, self.shapes, strict=True):
-            out += [name] if shape == () else [f"{name}[{i}]" for i in range(shape[0])]
+            if len(shape) == 2:
+                out += [f"{name}[{i},{j}]" for i in range(shape[0]) for j in range(shape[1])]
+            else:
+                out += [name] if shape == () else [f"{name}[{i}]" for i in range(shape[0])]
         return tuple(out)
 
     def unflatten(self, z: Any) -> dict[sympy.Symbol, Any]:
@@ -94,8 +98,8 @@ class Signature:
 
     @property
     def outputs(self) -> int:
-        """m, the number of outputs of f (1 for a scalar f)."""
-        return self.out_shape[0] if self.out_shape else 1
+        """m, the number of outputs of f (1 for a scalar f; m x k for a matrix-valued f)."""
+        return int(np.prod(self.out_shape, dtype=np.int64))
 
     @classmethod
     def of(cls, program: Signature) -> Signature:

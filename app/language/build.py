@@ -21,7 +21,7 @@ from sympy.logic.boolalg import Boolean
 from app.errors import ExpressionError, LimitError, NablaError, ShapeError
 from app.language import functions as F
 from app.language.calls import Call
-from app.language.catalog import CONSTANTS, FUNCTION_NAMES, lookup
+from app.language.catalog import CONSTANTS, FUNCTION_NAMES, lookup, matrices
 from app.language.suggest import did_you_mean, suggestions
 from app.language.terms import (
     ConstantEvaluator,
@@ -169,12 +169,30 @@ class Builder:
 
     def _term(self, node: Syntax) -> Term:
         factors = [self.value(_arg(node, i)) for i in range(len(node.args))]
+        if "@" in node.ops:
+            return self._products(node, factors)
         shape = broadcast(factors, node, "multiply or divide")
         parts = [factors[0].expr] + [  # a division stays one: 1/y may overflow where x/y not
             f.expr if op == "*" else sympy.Pow(f.expr, -1, evaluate=False)
             for op, f in zip(node.ops, factors[1:], strict=True)
         ]
         return Term(self._left_to_right(sympy.Mul, parts), shape, node.pos)
+
+    def _products(self, node: Syntax, factors: list[Term]) -> Term:
+        """``a @ b * c / d``: left to right, as in Python (``@`` binds as ``*`` does)."""
+        result = factors[0]
+        for op, at, factor in zip(node.ops, node.op_positions, factors[1:], strict=True):
+            if op == "@":
+                result = matrices.matmul(result, factor, at)
+                continue
+            shape = broadcast([result, factor], node, "multiply or divide")
+            expr = (self.settle(sympy.Mul, result.expr, factor.expr) if op == "*"
+                    else self.divide(result.expr, factor.expr))
+            result = Term(expr, shape, node.pos)
+        return Term(result.expr, result.shape, node.pos)
+
+    def _transpose(self, node: Syntax) -> Term:
+        return matrices.transpose(self.value(_arg(node, 0)), node.pos)
 
     def _juxt(self, node: Syntax) -> Term:
         """Factors side by side, ``2x`` or ``x(y+1)``: their product."""
@@ -185,6 +203,13 @@ class Builder:
                     f"{left.text!r} at position {left.pos} is a variable, not a function: "
                     f"it cannot take arguments", left.pos, code="misplaced_tuple")
         factors = [self.value(_arg(node, i)) for i in range(len(node.args))]
+        arrays = [f for f in factors if f.shape != ()]
+        if len(arrays) > 1 and any(len(f.shape) > 1 for f in arrays):
+            at = node.span[0]
+            raise ExpressionError(
+                f"Matrices side by side at position {at} could mean their matrix product "
+                "or their elementwise product; write @ for the one (X.T @ A @ X) or * for "
+                "the other", at, code="ambiguous", readings=["@", "*"])
         shape = broadcast(factors, node, "multiply")
         return Term(self._left_to_right(sympy.Mul, [f.expr for f in factors]), shape, node.pos)
 
@@ -235,6 +260,8 @@ class Builder:
     # --- subscripts ---------------------------------------------------------------
 
     def _index(self, node: Syntax) -> Term:
+        if len(self.value(_arg(node, 0)).shape) > 1:  # X[i]: row i
+            return self._entry(node)
         target = self._vector(_arg(node, 0), "index")
         length = target.shape[0]
         i = self._integer(_arg(node, 1))
@@ -245,6 +272,8 @@ class Builder:
         return Term(F.Index(target.expr, i % length, length), (), node.pos)
 
     def _slice(self, node: Syntax) -> Term:
+        if len(self.value(_arg(node, 0)).shape) > 1:  # X[a:b]: rows a to b
+            return self._entry(node)
         target = self._vector(_arg(node, 0), "slice")
         length = target.shape[0]
         bounds = [None if a is None else self._integer(a) for a in node.args[1:]]
@@ -261,9 +290,34 @@ class Builder:
         target = self.value(node)
         if len(target.shape) != 1:
             raise ShapeError(
-                f"Only a vector can be {what}ed; the value at position {node.pos} is a scalar",
-                position=node.pos)
+                f"Only a vector or a matrix can be {what}ed; the value at position {node.pos} "
+                "is a scalar", position=node.pos)
         return target
+
+    def _entry(self, node: Syntax) -> Term:
+        """``X[i, j]``, ``X[i, :]``, ``X[a:b, j]``, and ``X[i]`` (a row) of a matrix."""
+        target = self.value(_arg(node, 0))
+        if target.shape == ():
+            raise ShapeError(f"Only a vector or a matrix can be indexed; the value at "
+                             f"position {node.pos} is a scalar", position=node.pos)
+        if node.kind in ("index", "slice"):  # one key, written X[i] or X[a:b]
+            key_nodes = [Syntax("axis_" + node.kind, node.pos, node.args[1:])]
+        else:
+            key_nodes = [_arg(node, i) for i in range(1, len(node.args))]
+        keys: list[int | tuple[int | None, int | None, int | None]] = []
+        for key in key_nodes:
+            if key.kind == "axis_index":
+                keys.append(self._integer(_arg(key, 0)))
+            else:
+                start, stop, step = (None if a is None else self._integer(a) for a in key.args)
+                keys.append((start, stop, step))
+        return matrices.entry(target, keys, node.pos)
+
+    def _axis_index(self, node: Syntax) -> Term:
+        return Term(sympy.Integer(0), (), node.pos)  # read by _entry
+
+    def _axis_slice(self, node: Syntax) -> Term:
+        return Term(sympy.Integer(0), (), node.pos)  # read by _entry
 
     def _integer(self, node: Syntax) -> int:
         term = self.value(node)

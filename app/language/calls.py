@@ -101,6 +101,8 @@ def extremum(func: Any, of_vector: Any, name: str) -> Build:
     """max(a, b, ...) elementwise, or max(v), the largest element of one vector."""
     def build(call: Call) -> Term:
         terms, node = call.values(check_arity=False), call.node
+        if len(terms) == 1 and len(terms[0].shape) > 1:
+            raise not_of_matrix(call, terms[0].shape)
         if len(terms) == 1 and terms[0].shape != ():
             return call.term(call.settle(of_vector, terms[0].expr, terms[0].shape[0]), ())
         if len(terms) < 2:
@@ -158,7 +160,7 @@ def dot(op: Any) -> Build:
     """dot(a, b) of two vectors of the same length."""
     def build(call: Call) -> Term:
         a, b = call.values()
-        if a.shape == () or a.shape != b.shape:
+        if len(a.shape) != 1 or a.shape != b.shape:
             raise ShapeError(
                 f"dot at position {call.node.pos} needs two vectors of the same length, got "
                 f"shapes {list(a.shape)} and {list(b.shape)}", position=call.node.pos)
@@ -173,6 +175,8 @@ def reduction(op: Any, of_scalar: Any = None) -> Build:
         (v,) = call.values()
         if v.shape == ():
             return call.term(v.expr if of_scalar is None else call.settle(of_scalar, v.expr), ())
+        if len(v.shape) > 1:
+            raise not_of_matrix(call, v.shape)
         return call.term(call.settle(op, v.expr, v.shape[0]), ())
     return build
 
@@ -186,8 +190,18 @@ def vector_map(op: Any) -> Build:
                 f"{call.node.text} at position {call.node.pos} needs a vector, such as "
                 f"{call.node.text}(v) with v declared in variables as [n]",
                 position=call.node.pos)
+        if len(v.shape) > 1:
+            raise not_of_matrix(call, v.shape)
         return call.term(call.settle(op, v.expr, v.shape[0]), v.shape)
     return build
+
+
+def not_of_matrix(call: Call, shape: Shape) -> ShapeError:
+    """The error of a vector operation given a matrix."""
+    node = call.node
+    return ShapeError(f"{node.text} at position {node.pos} takes a vector, got a matrix of "
+                      f"shape {list(shape)}; sum, mean and norm take matrices, and X[i, :] "
+                      "is a row", position=node.pos)
 
 
 def where(call: Call) -> Term:

@@ -28,6 +28,7 @@ GREEK: dict[str, str] = {
 }
 OPERATORS: dict[str, str] = {
     "·": "*", "⋅": "*", "∙": "*", "×": "*", "÷": "/", "∕": "/", "−": "-", "⁄": "/",
+    "ᵀ": ".T ",  # Xᵀ is X.T (spaced after: xᵀy is x.T y)
 }
 SUPERSCRIPTS: dict[str, str] = {
     "⁰": "0", "¹": "1", "²": "2", "³": "3", "⁴": "4", "⁵": "5", "⁶": "6", "⁷": "7",

@@ -60,7 +60,8 @@ _TOKEN_NAMES = {
     "FUNC": "a function",
     "NUMBER": "a number",
     "ADD_OP": "'+' or '-'",
-    "MUL_OP": "'*', '/' or '%'",
+    "MUL_OP": "'*', '/', '%' or '@'",
+    "TRANSPOSE": "'.T'",
     "POW_OP": "'**' or '^'",
     "COMP_OP": "a comparison",
     "LPAR": "'('",
@@ -240,8 +241,21 @@ class _Builder(Transformer[Token, Syntax]):
         return _node("not", items[0].pos, tuple(items))
 
     def subscript(self, items: list[Any]) -> Syntax:
-        target, bracket, sub = items
-        return _node(sub.kind, bracket.start_pos or 0, (target, *sub.args))
+        target, bracket, subs = items
+        if len(subs) == 1:
+            sub = subs[0]
+            return _node(sub.kind, bracket.start_pos or 0, (target, *sub.args))
+        # X[i, j], X[i, :]: each key a node of its own kind (axis_index, axis_slice)
+        keys = tuple(_node("axis_" + s.kind, s.pos, s.args, span=s.span) for s in subs)
+        return _node("entry", bracket.start_pos or 0, (target, *keys))
+
+    def subscripts(self, items: list[Syntax]) -> list[Syntax]:
+        return items
+
+    def transpose(self, items: list[Any]) -> Syntax:
+        target, mark = items
+        return _node("transpose", mark.start_pos or 0, (target,),
+                     span=(target.span[0], mark.end_pos or 0))
 
     def index(self, items: list[Syntax]) -> Syntax:
         return Syntax("index", items[0].pos, (items[0],), span=items[0].span)

@@ -15,17 +15,20 @@ of calls (``calls``), and imports neither.
 
 from __future__ import annotations
 
+import math
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import mpmath
+import numpy as np
 import sympy
 from sympy.calculus.accumulationbounds import AccumBounds
 from sympy.logic.boolalg import Boolean, BooleanAtom
 
 from app.errors import ShapeError
+from app.language.matrix_ops import MATRIX_OPS, MAX_ENTRIES
 from app.language.packing import unevaluated
 from app.language.tree import Syntax
 
@@ -52,13 +55,28 @@ class Term:
 
 
 def broadcast(terms: Sequence[Term], node: Syntax, verb: str) -> Shape:
-    """The common shape of operands: equal shapes, or scalars beside one vector shape."""
+    """The common shape of operands: equal vector shapes, or scalars beside them; with a
+    matrix among them, NumPy's broadcasting (a row vector [n] fits an m x n matrix)."""
     shapes = {t.shape for t in terms if t.shape != ()}
-    if len(shapes) > 1:
+    if len(shapes) > 1 and all(len(s) == 1 for s in shapes):
         described = " and ".join(f"a vector of length {s[0]}" for s in sorted(shapes))
         raise ShapeError(
             f"Cannot {verb} {described} (at position {node.pos}); vectors must have "
             "the same length", position=node.pos)
+    if len(shapes) > 1:
+        try:
+            shape = tuple(int(s) for s in np.broadcast_shapes(*shapes))
+        except ValueError:
+            described = " and ".join(str(list(s)) for s in sorted(shapes, key=len))
+            raise ShapeError(
+                f"Cannot {verb} shapes {described} (at position {node.pos}); they do not "
+                "broadcast (as in NumPy: sizes equal, or 1, from the last axis)",
+                position=node.pos) from None
+        if math.prod(shape) > MAX_ENTRIES:
+            raise ShapeError(f"Cannot {verb} shapes {[list(s) for s in shapes]} (at position "
+                             f"{node.pos}): the result would hold more than {MAX_ENTRIES} "
+                             "entries", position=node.pos)
+        return shape
     return shapes.pop() if shapes else ()
 
 
@@ -158,4 +176,5 @@ def _has_nan(args: Sequence[Any]) -> bool:
 
 def is_constant(expr: Any) -> bool:
     """Whether ``expr`` is a number-valued tree without variables."""
-    return isinstance(expr, sympy.Expr) and not expr.free_symbols
+    return (isinstance(expr, sympy.Expr) and not expr.free_symbols
+            and not expr.has(*MATRIX_OPS))  # eye(2) is an array, never folded to a number

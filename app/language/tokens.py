@@ -25,7 +25,7 @@ from app.language.catalog import FUNCTION_NAMES
 from app.language.notation import Transcript
 
 #: Token types after which an operand is complete (a bar there closes).
-ENDS_OPERAND = frozenset({"NAME", "FUNC", "NUMBER", "RPAR", "RSQB", "RBAR"})
+ENDS_OPERAND = frozenset({"NAME", "FUNC", "NUMBER", "RPAR", "RSQB", "RBAR", "TRANSPOSE"})
 _OPENS = frozenset({"LPAR", "LSQB"})
 _CLOSES = frozenset({"RPAR", "RSQB"})
 

@@ -11,13 +11,13 @@ from typing import Generic, TypeVar
 
 import sympy
 
-from app.language import functions as F
+from app.language.matrix_ops import ARRAY_OPS
 
 T = TypeVar("T")
 
 #: Vector operations and how many of their leading arguments are operands (the rest are
 #: integers: lengths, indices, slice bounds), as each node type declares.
-VECTOR_OPERANDS: dict[type, int] = {op: op.operands for op in F.VECTOR_OPS}
+VECTOR_OPERANDS: dict[type, int] = {op: op.operands for op in ARRAY_OPS}
 
 
 def operands(node: sympy.Basic) -> tuple[sympy.Basic, ...]:

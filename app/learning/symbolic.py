@@ -10,6 +10,7 @@ the compile budget (``app.engine.workers``), and what is too big is skipped with
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -21,11 +22,14 @@ from app.engine.xla import KINDS, Layout, Program
 from app.language import functions as F
 from app.language.build import variable_symbol
 from app.language.catalog import COMPONENTS
+from app.language.matrix_ops import MATRIX_OPS
 from app.language.packing import unevaluated
 from app.language.printing import Unprintable, to_latex, to_text
 from app.language.walk import integer_args, operands
+from app.learning.by_variable import by_variable
 
 MAX_COORDINATES = 12  # n: the Hessian has n² strings per output
+MAX_BY_VARIABLE = 2_500  # n: each formula is checked against the gradient at random points
 MAX_OUTPUTS = 12  # m
 MAX_OPERATIONS = 400  # SymPy operations in f, after vectors are expanded
 MAX_HIGHER_FORMULAS = 1_000  # formulas of the tensors past the Hessian
@@ -57,11 +61,47 @@ class Higher:
 
 def symbolic_task(program: Program, kinds: tuple[str, ...],
                   higher: Higher | None = None) -> dict[str, Any]:
-    """The ``symbolic`` part of a response (or ``{"skipped": reason}``); runs in a worker."""
+    """The ``symbolic`` part of a response (or ``{"skipped": reason}``), with ``by_variable``
+    for a scalar f; runs in a worker."""
     try:
-        return symbolic(program, kinds, higher)
+        result = symbolic(program, kinds, higher)
     except Skipped as reason:
-        return {"skipped": str(reason)}
+        result = {"skipped": str(reason)}
+    if "gradient" in (kinds or KINDS) and not program.vector_valued and not program.stacked:
+        if program.layout.n > MAX_BY_VARIABLE:
+            why = (f"f has {program.layout.n} coordinates; by_variable is written only "
+                   f"for up to {MAX_BY_VARIABLE}")
+            result["by_variable"] = {name: {"skipped": why} for name in program.layout.names}
+        else:
+            result["by_variable"] = by_variable(program, _vectorized(program.layout, result))
+    return result
+
+
+def _vectorized(layout: Layout, result: dict[str, Any]) -> dict[str, str]:
+    """Each variable's derivative from the component formulas, where they are one formula
+    written per component: ``4*x[0]``, ``4*x[1]``, ... is ``4*x``; a scalar's is its own.
+    ``by_variable`` still checks it against the numeric gradient."""
+    gradient = result.get("gradient")
+    if not isinstance(gradient, list):
+        return {}
+    out: dict[str, str] = {}
+    at = 0
+    for name, shape, size in zip(layout.names, layout.shapes, layout.sizes, strict=True):
+        texts = gradient[at:at + size]
+        at += size
+        if shape == ():
+            out[name] = texts[0]
+            continue
+        if len(shape) != 1:
+            continue
+        written = {re.sub(rf"\b{re.escape(name)}\[{i}\]", name, text)
+                   for i, text in enumerate(texts)}
+        if len(written) == 1:
+            common = written.pop()
+            if not re.search(rf"\b{re.escape(name)}\b(?!\[)", common):
+                common = f"{common} + 0*{name}"  # a constant gradient, shaped like x
+            out[name] = common
+    return out
 
 
 def symbolic(program: Program, kinds: Sequence[str],
@@ -69,6 +109,10 @@ def symbolic(program: Program, kinds: Sequence[str],
     """Value, first and second derivatives of ``program`` (and those past the Hessian) as
     text and LaTeX."""
     layout = program.layout
+    if any(len(s) > 1 for s in (*layout.shapes, program.out_shape)) or any(
+            e.has(*MATRIX_OPS) for e in program.exprs):
+        raise Skipped("f has matrices; symbolic derivatives are written out in components "
+                      "only for scalars and vectors")
     if layout.n > MAX_COORDINATES:
         raise Skipped(f"f has {layout.n} coordinates; symbolic derivatives are written out "
                       f"only for up to {MAX_COORDINATES}")

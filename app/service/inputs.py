@@ -11,7 +11,7 @@ import numpy as np
 
 from app.engine.xla import Layout, Shape
 from app.errors import InputError, LimitError, ShapeError
-from app.service.points import check_names
+from app.service.points import check_names, from_point
 
 
 class Axis(Protocol):
@@ -35,8 +35,10 @@ def grid_points(grid: Mapping[str, Axis], layout: Layout) -> tuple[np.ndarray, S
     check_names(grid, layout, "'grid'", "start, stop and num")
     for name, shape in zip(layout.names, layout.shapes, strict=True):
         if shape != ():
-            raise ShapeError(f"'grid' spans scalar variables only; {name!r} is a vector of "
-                             f"length {shape[0]}: use 'points' for it", variable=name)
+            what = (f"a vector of length {shape[0]}" if len(shape) == 1
+                    else f"a matrix of shape {list(shape)}")
+            raise ShapeError(f"'grid' spans scalar variables only; {name!r} is {what}: use "
+                             "'points' for it", variable=name)
     axes = [axis_values(grid[n].start, grid[n].stop, grid[n].num) for n in layout.names]
     mesh = np.meshgrid(*axes, indexing="ij")
     dims = tuple(len(a) for a in axes)
@@ -59,23 +61,39 @@ def grid_results(results: Mapping[str, np.ndarray], dims: Shape) -> dict[str, np
     return {k: v.reshape(*dims, *v.shape[1:]) for k, v in results.items()}
 
 
-def product_vectors(tangent: Sequence[float] | None, cotangent: float | Sequence[float] | None,
-                    kinds: Sequence[str], n: int, m: int) -> list[np.ndarray]:
+def product_vectors(tangent: Sequence[float] | Mapping[str, Any] | None, cotangent: Any,
+                    kinds: Sequence[str], layout: Layout, out_shape: Shape) -> list[np.ndarray]:
     """The tangent (n,) and cotangent (m,) that ``jvp`` / ``vjp`` in ``kinds`` need, for
-    n coordinates and m outputs."""
+    the layout's n coordinates and the m outputs of f's shape. A tangent may be given by
+    variable, each value shaped like it; a cotangent as nested lists shaped like f's value
+    (flattened row-major)."""
     vectors: list[np.ndarray] = []
     if "jvp" in kinds:
-        vectors.append(_vector("tangent", tangent, n, "one per coordinate"))
+        if isinstance(tangent, Mapping):
+            vectors.append(from_point(tangent, layout, "in 'tangent'"))
+        else:
+            vectors.append(_vector("tangent", tangent, layout.n, "one per coordinate"))
     if "vjp" in kinds:
         given: Any = [cotangent] if isinstance(cotangent, int | float) else cotangent
+        m = math.prod(out_shape)
         default = np.ones(m)
         vectors.append(default if given is None else
-                       _vector("cotangent", given, m, "one per output of f"))
+                       _vector("cotangent", given, m, "one per output of f", out_shape))
     return vectors
 
 
-def _vector(name: str, values: Sequence[float] | None, length: int, what: str) -> np.ndarray:
-    array = np.asarray(values if values is not None else [], dtype=np.float64)
+def _vector(name: str, values: Any, length: int, what: str,
+            shape: Shape | None = None) -> np.ndarray:
+    try:
+        array = np.asarray(values if values is not None else [], dtype=np.float64)
+    except ValueError:
+        raise InputError(f"'{name}' is a ragged list; give {length} numbers, {what}",
+                         code=f"bad_{name}") from None
+    if array.ndim > 1:
+        if array.shape != shape:
+            raise InputError(f"'{name}' has shape {list(array.shape)}; give f's shape "
+                             f"{list(shape or ())}, or {length} numbers", code=f"bad_{name}")
+        array = array.reshape(-1)
     if array.shape != (length,):
         raise InputError(f"'{name}' has {array.size} numbers; give {length}, {what}",
                          code=f"bad_{name}")

@@ -115,7 +115,7 @@ class Service:
         allowance.hold(self.output_bytes, nbytes)
         points, dims = await self._points(request, signature.layout, spec.count)
         vectors = product_vectors(request.tangent, request.cotangent, spec.kinds,
-                                  signature.layout.n, signature.outputs)
+                                  signature.layout, signature.out_shape)
         along = None
         if plan.direction_count:
             vectors.append(directions(plan, request, signature.layout))

@@ -18,7 +18,7 @@ def _array(name: str, value: Any, where: str) -> np.ndarray:
     except ValueError:
         raise PointError(
             f"The value of {name!r} {where} is a ragged list; give a number or a list of "
-            "numbers of the variable's shape") from None
+            "numbers of the variable's shape (a matrix: a list of rows of one length)") from None
     return arr
 
 

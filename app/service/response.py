@@ -14,7 +14,10 @@ from app.engine.xla import COMPILED_KINDS, Signature
 
 def assemble(signature: Signature, results: Mapping[str, np.ndarray]) -> dict[str, Any]:
     """The response body: coordinates, the outputs, and where any are not finite."""
-    body: dict[str, Any] = {"coordinates": signature.layout.coordinates()}
+    layout = signature.layout
+    body: dict[str, Any] = {"coordinates": layout.coordinates()}
+    if any(len(s) > 1 for s in layout.shapes):
+        body["shapes"] = {n: list(s) for n, s in zip(layout.names, layout.shapes, strict=True)}
     names = {"value": "value", "hessian": "hessian", "jvp": "jvp", "vjp": "vjp",
              "gradient": "jacobian" if signature.vector_valued else "gradient"}
     nonfinite = NonFinite()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Any
 
 from app.engine.compilation import CompileSpec, Shapes
@@ -13,7 +14,13 @@ from schemas.differentiate import DifferentiateRequest
 
 
 def _value_shape(value: Any) -> tuple[int, ...]:
-    return (len(value),) if isinstance(value, list) else ()
+    """The shape of a value as given: a number, a list, or a list of rows (a ragged or empty
+    one is refused when the point is read, with the variable's name)."""
+    if not isinstance(value, list):
+        return ()
+    if value and isinstance(value[0], list):
+        return (len(value), len(value[0]))
+    return (len(value),)
 
 
 def declared_shapes(variables: dict[str, list[int]] | None,
@@ -25,7 +32,7 @@ def declared_shapes(variables: dict[str, list[int]] | None,
     total = 0
     for shape in variables.values():
         too_big = next((size for size in shape if size > max_coordinates), None)
-        total += too_big if too_big is not None else (shape[0] if len(shape) == 1 else 1)
+        total += too_big if too_big is not None else math.prod(shape)
         if total > max_coordinates:
             raise LimitError("max_coordinates", max_coordinates,
                              f"The number of coordinates the variables declare ({total})")

@@ -417,14 +417,31 @@ async function differentiate(body) {
   return doc;
 }
 
+/** A value as typed: JSON (a number, a list, a list of rows), or a matrix as MATLAB writes
+ * it, rows separated by `;` (`1, 2; 3, 4` or `[1 2; 3 4]`). */
+export function readValue(text) {
+  text = text.trim();
+  if (text.includes(";")) {
+    const rows = text.replace(/^\[|\]$/g, "").split(";").map((row) => row.trim()).filter((row) => row)
+      .map((row) => row.split(/[\s,]+/).filter((x) => x).map(Number));
+    const ok = rows.length && rows.every((row) => row.length === rows[0].length && row.every(Number.isFinite));
+    return ok ? rows : NaN;
+  }
+  let value;
+  try { value = JSON.parse(text); } catch { return NaN; }
+  const numbers = (xs) => Array.isArray(xs) && xs.length && xs.every((x) => typeof x === "number");
+  if (typeof value === "number" || numbers(value)) return value;
+  const matrix = Array.isArray(value) && value.length && value.every((row) => numbers(row) && row.length === value[0].length);
+  return matrix ? value : NaN;
+}
+
 function readPoint() {
   const at = {};
   for (const name of state.names) {
-    const text = state.vars.get(name).at.trim();
-    let value;
-    try { value = JSON.parse(text); } catch { value = NaN; }
-    const ok = typeof value === "number" || (Array.isArray(value) && value.every((x) => typeof x === "number"));
-    if (!ok) throw new Problem({ detail: `The value of ${name} must be a number such as 0.5, or a list such as [0, 1, 2]` });
+    const value = readValue(state.vars.get(name).at);
+    if (typeof value === "number" && Number.isNaN(value)) {
+      throw new Problem({ detail: `The value of ${name} must be a number such as 0.5, a list such as [0, 1, 2], or a matrix with rows separated by ; such as 1, 2; 3, 4` });
+    }
     at[name] = value;
   }
   return at;
@@ -577,25 +594,42 @@ function showPoint(expression, at, r) {
   const args = state.names.map(nameML).join(mo(","));
   const f = state.names.length ? mrow(mi("f"), mo("&#x2061;"), fenced(args)) : mi("f");
   $("#formula").innerHTML = math(mrow(f, mo("="), formulaML(expression, r)));
+  const valueML = (v) => (Array.isArray(v) ? (Array.isArray(v[0]) ? matrixML(v) : fenced(v.map(numML).join(mo(",")))) : numML(v));
   $("#where").innerHTML = state.names.length ? "at " + state.names.map((n) => math(mrow(nameML(n), mo("="),
-    Array.isArray(at[n]) ? fenced(at[n].map(numML).join(mo(","))) : numML(at[n])), false)).join(", ") : "";
+    valueML(at[n])), false)).join(", ") : "";
   const rows = [];
   const vector = Array.isArray(r.value);
-  rows.push(["value", mrow(mi("f"), mo("="), vector ? column(r.value) : numML(r.value))]);
+  const shaped = (v) => (Array.isArray(v[0]) ? matrixML(v) : column(v));
+  rows.push(["value", mrow(mi("f"), mo("="), vector ? shaped(r.value) : numML(r.value))]);
   const coords = r.coordinates;
   const single = !vector && coords.length === 1 && !Array.isArray(at[state.names[0]]);
   if (single && r.gradient) {
     const dx = mrow(mi("d"), coordinateML(coords[0]));
     rows.push(["gradient", mrow(mi("f"), mo("′", ' lspace="0"'), mo("="), `<mfrac>${mrow(mi("d"), mi("f"))}${dx}</mfrac>`, mo("="), numML(r.gradient[0]))]);
+  } else if (r.gradient && r.shapes) {
+    // Matrix variables: the gradient by variable, each shaped like it (JAX's convention).
+    let offset = 0;
+    for (const [name, shape] of Object.entries(r.shapes)) {
+      const size = shape.reduce((a, b) => a * b, 1);
+      const part = r.gradient.slice(offset, offset + size);
+      offset += size;
+      const shown = shape.length === 2
+        ? matrixML(Array.from({ length: shape[0] }, (_, i) => part.slice(i * shape[1], (i + 1) * shape[1])))
+        : shape.length === 1 ? column(part) : numML(part[0]);
+      rows.push(["gradient", mrow(partial(mi("f"), mrow(mo("∂"), nameML(name))), mo("="), shown)]);
+    }
   } else if (r.gradient) {
     const labels = coords.length <= 3
       ? mrow(mo("="), column(coords, (c) => partial(mi("f"), mrow(mo("∂"), coordinateML(c))))) : "";
     rows.push(["gradient", mrow(mrow(mo("∇"), mi("f")), labels, mo("="), column(r.gradient))]);
   }
-  if (r.jacobian) rows.push(["jacobian", mrow(mi("J"), mo("="), matrixML(r.jacobian))]);
+  if (r.jacobian) {
+    const flat = Array.isArray(r.jacobian[0]?.[0]) ? r.jacobian.flat() : r.jacobian;  // f a matrix
+    rows.push(["jacobian", mrow(mi("J"), mo("="), matrixML(flat))]);
+  }
   if (r.hessian) {
     if (vector) {
-      r.hessian.slice(0, 3).forEach((h, k) => rows.push(["hessian", mrow(`<msub><mi>H</mi><mn>${k}</mn></msub>`, mo("="), matrixML(h))]));
+      (Array.isArray(r.value[0]) ? r.hessian.flat() : r.hessian).slice(0, 3).forEach((h, k) => rows.push(["hessian", mrow(`<msub><mi>H</mi><mn>${k}</mn></msub>`, mo("="), matrixML(h))]));
     } else if (single) {
       const d2 = `<mfrac>${mrow("<msup><mi>d</mi><mn>2</mn></msup>", mi("f"))}${mrow(mi("d"), `<msup>${coordinateML(coords[0])}<mn>2</mn></msup>`)}</mfrac>`;
       rows.push(["hessian", mrow(mi("f"), mo("″", ' lspace="0"'), mo("="), d2, mo("="), numML(r.hessian[0][0]))]);
@@ -627,6 +661,11 @@ function showSymbolic(symbolic) {
       if (symbolic[key] !== undefined && symbolic[key] !== null) {
         parts.push(`<div class="out" data-kind="symbolic-${key}">${math(mrow(labels[key], mo("="), typeset(symbolic[key])))}</div>`);
       }
+    }
+    // By whole variable, in matrix notation (checked by nabla against the numbers).
+    for (const [name, formula] of Object.entries(symbolic.by_variable || {})) {
+      if (typeof formula !== "string") continue;
+      parts.push(`<div class="out" data-kind="symbolic-by-variable" data-name="${esc(name)}">${math(mrow(partial(mi("f"), mrow(mo("∂"), nameML(name))), mo("="), exprML(formula)))}</div>`);
     }
   }
   box.innerHTML = parts.length ? `<h3>Symbolically</h3>${parts.join("")}` : "";

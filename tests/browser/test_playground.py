@@ -182,3 +182,19 @@ def test_expressions_become_mathml(desktop: Watched) -> None:
         for fragment in fragments:
             assert fragment in mathml, (text, fragment, mathml)
     desktop.assert_clean()
+
+
+def test_a_matrix_value_with_rows_separated_by_semicolons(desktop: Watched) -> None:
+    """Issue 13: a matrix typed as MATLAB writes it; the gradient shown as a matrix."""
+    page = open_playground(desktop)
+    page.locator('input[name="expression"]').fill("logdet(X)")  # the field of X appears
+    page.locator('input[name="at:X"]').fill("2, 1; 1, 3")
+    runs = int(page.locator("body").get_attribute("data-runs") or "0")
+    page.locator('input[name="expression"]').press("Enter")
+    expect(page.locator("body")).to_have_attribute("data-runs", str(runs + 1))
+    expect(page.locator("body")).to_have_attribute("data-state", "done")
+    gradient = page.locator('.out[data-kind="gradient"] mtable.matrix')
+    expect(gradient).to_have_count(1)
+    cells = [c.strip() for c in gradient.locator("mtd").all_text_contents()]
+    assert [float(c.replace("\u2212", "-")) for c in cells] == [0.6, -0.2, -0.2, 0.4]
+    desktop.assert_clean()

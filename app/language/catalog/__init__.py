@@ -18,6 +18,7 @@ from app.language.catalog import (
     bessel,
     conditionals,
     exponential,
+    matrices,
     special,
     steps,
     trigonometric,
@@ -35,7 +36,8 @@ from app.language.catalog.entry import (
 
 FAMILIES: tuple[tuple[str, tuple[Function, ...]], ...] = tuple(
     (family.TITLE, family.FUNCTIONS)
-    for family in (trigonometric, exponential, special, bessel, steps, vectors, conditionals))
+    for family in (trigonometric, exponential, special, bessel, steps, vectors, matrices,
+                   conditionals))
 FUNCTIONS: tuple[Function, ...] = tuple(f for _, functions in FAMILIES for f in functions)
 DECLARED_CONSTANTS = (
     Constant("pi", (), sympy.pi, "pi, the ratio of a circle's circumference to its diameter"),
@@ -51,6 +53,7 @@ CONSTANTS: dict[str, sympy.Basic] = {n: c.value for c in DECLARED_CONSTANTS for 
 NODES: tuple[Node, ...] = (
     *(n for f in FUNCTIONS if not isinstance(f.nodes, Absent) for n in f.nodes),
     *vectors.SUBSCRIPTS,
+    *matrices.OPERATOR_NODES,
 )
 assert len(FUNCTION_NAMES) == sum(len(f.names) for f in FUNCTIONS), "a name is declared twice"
 assert not FUNCTION_NAMES & set(CONSTANTS), "a name is both a function and a constant"

@@ -175,7 +175,7 @@ class Example:
     """An example call: an expression and a point, posted as they are."""
 
     expression: str
-    at: Mapping[str, float | list[float]]
+    at: Mapping[str, float | list[float] | list[list[float]]]
 
 
 @dataclass(frozen=True)

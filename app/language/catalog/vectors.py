@@ -25,6 +25,7 @@ from app.language.catalog.entry import (
     JetAlgebra,
     Node,
 )
+from app.language.catalog.matrices import array_reduction
 from app.language.ieee import flush, integer_power
 
 TITLE = "Vectors"
@@ -120,11 +121,19 @@ IN_COMPONENTS = {
 
 def _reduction(name: str, op: type[F.VectorOp], jax: Any, jet: Any, of_scalar: Any,
                description: str, conventions: str = "") -> Function:
-    """A reduction of a vector; of a scalar, ``of_scalar`` of it (None: the scalar itself)."""
+    """A reduction of a vector; of a scalar, ``of_scalar`` of it (None: the scalar itself);
+    sum, mean and norm also of a matrix (``matrices.array_reduction``), sum and mean along
+    an axis."""
     node = Node(op, name, lambda v, n: jax(as_vector(v, n)), Composite(jet), IN_COMPONENTS[op],
                 _NO_LATEX)
-    return Function(name, (), (1, 1), reduction(op, of_scalar), (node,), description,
-                    Example(f"{name}(v)", AT), conventions=conventions, signature=f"{name}(v)")
+    build = reduction(op, of_scalar)
+    arity, signature = (1, 1), f"{name}(v)"
+    if name in ("sum", "mean", "norm"):
+        build = array_reduction(name, build)
+        if name != "norm":
+            arity, signature = (1, 2), f"{name}(v), {name}(X, axis)"
+    return Function(name, (), arity, build, (node,), description,
+                    Example(f"{name}(v)", AT), conventions=conventions, signature=signature)
 
 
 FUNCTIONS = (
@@ -137,15 +146,18 @@ FUNCTIONS = (
              Example("dot(v, w)", {"v": [0.5, -1.5, 2.0], "w": [1.0, 2.0, 0.25]}),
              signature="dot(a, b)"),
     _reduction("sum", F.VecSum, jnp.sum, _sum, None,
-               "The sum of the elements of a vector (of a scalar: itself)"),
+               "The sum of the elements of a vector (of a scalar: itself); of a matrix, of "
+               "all its entries, or along an axis (0: of each column, 1: of each row)"),
     _reduction("prod", F.VecProd, jnp.prod, _prod, None,
                "The product of the elements of a vector (of a scalar: itself)"),
     _reduction("mean", F.VecMean, jnp.mean,
                lambda algebra, v, n: algebra.mul(_sum(algebra, v, n),
                                                  algebra.lift(np.asarray([[1 / n]]))),
-               None, "The mean of the elements of a vector (of a scalar: itself)"),
+               None, "The mean of the elements of a vector (of a scalar: itself); of a "
+               "matrix, of all its entries, or along an axis (0: of each column)"),
     _reduction("norm", F.VecNorm, jnp.linalg.norm, _norm, sympy.Abs,
-               "The Euclidean norm of a vector (of a scalar: its absolute value)",
+               "The Euclidean norm of a vector (of a scalar: its absolute value); of a matrix, "
+               "its Frobenius norm",
                conventions="the derivative at the zero vector is NaN, as in JAX"),
     _reduction("logsumexp", F.VecLogSumExp, jax.nn.logsumexp, _logsumexp, None,
                "log(sum(exp(v))) of a vector, without overflow (of a scalar: itself)",
