@@ -101,6 +101,19 @@ def test_check_of_a_vector_f_is_refused(run: Any) -> None:
         run(expression=["x", "y"], at={"x": 1, "y": 2}, check={})
 
 
+@pytest.mark.parametrize("x", [-1.7976931348623157e308, 1e301])
+def test_a_check_where_its_steps_would_overflow_is_refused(run: Any, x: float) -> None:
+    """Found by the property test: x + h overflowed (a 500 under warnings as errors)."""
+    with pytest.raises(InputError, match="at most 1e\\+300") as caught:
+        run(expression="x", points=[{"x": x}], derivatives=["value"], check={})
+    assert caught.value.code == "check_out_of_range"
+
+
+def test_a_check_at_1e300_is_computed(run: Any) -> None:
+    out = run(expression="x*y", at={"x": 1e300, "y": 2.0}, derivatives=["value"], check={})
+    assert out["check"]["gradient"]["agree"] == [True, True]
+
+
 # -- implicit differentiation ---------------------------------------------------------------
 
 @pytest.fixture(scope="module")

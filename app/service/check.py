@@ -64,6 +64,11 @@ async def check(run: Runner, request: DifferentiateRequest, signature: Signature
         raise InputError(f"'check.gradient' has {len(claimed)} formulas; give {layout.n}, one "
                          f"per coordinate ({', '.join(layout.coordinates()[:12])})",
                          code="bad_claimed_gradient")
+    if not np.all(np.abs(x) <= CHECK_RANGE):
+        raise InputError(f"'check' steps away from each point to take finite differences, so "
+                         f"each coordinate must be at most {CHECK_RANGE:g} in magnitude (the "
+                         "steps would overflow float64 beyond it); check at a smaller point",
+                         code="check_out_of_range")
     probe = Probe(x, layout.n)
     values, gradients = await _evaluate(run, request.expression, layout, probe.points)
     at_x = probe.split(values, gradients)
@@ -95,6 +100,10 @@ def _plain(value: Any) -> Any:
     if isinstance(value, float) and not np.isfinite(value):
         return None
     return value
+
+
+#: The largest coordinate a check steps from: x + h stays far from float64's overflow.
+CHECK_RANGE = 1e300
 
 
 class Probe:
