@@ -352,6 +352,26 @@ def test_by_variable_formulas_post_back_to_the_numeric_gradient(
         np.testing.assert_allclose(value, _grad(answer, name), rtol=1e-10, atol=1e-12)
 
 
+@pytest.mark.parametrize(("expression", "variables", "want"), [
+    ("2*dot(x, x)", {"x": [4]}, {"x": "4 x"}),
+    ("x @ A @ x", {"x": [3], "A": [3, 3]}, {"x": "A x + {A}^{\\top} x"}),
+    ("a @ X @ b", {"a": [2], "X": [2, 3], "b": [3]}, {"X": "a {b}^{\\top}"}),
+    ("trace(inv(X))", {"X": [3, 3]}, {"X": "- {\\left({X}^{\\top}\\right)}^{-1} "
+                                            "{\\left({X}^{\\top}\\right)}^{-1}"}),
+])
+def test_by_variable_formulas_in_latex(run: Any, expression: str,
+                                       variables: dict[str, list[int]],
+                                       want: dict[str, str]) -> None:
+    point = {name: (_spd(shape[0], _rng(7)) if len(shape) == 2 and shape[0] == shape[1]
+                    else _rng(7).normal(size=shape)).tolist()
+             for name, shape in variables.items()}
+    answer = run(expression=expression, variables=variables, at=point,
+                 derivatives=["gradient", "symbolic"])
+    latex = answer["symbolic"]["latex"]["by_variable"]
+    for name, text in want.items():
+        assert latex[name] == text
+
+
 @pytest.mark.parametrize(("expression", "variables"), [
     ("logdet(X)", {"X": [3, 3]}),  # SymPy: diff(log(Determinant(X)), X) = 0, not X^-T
     ("sin(trace(X))", {"X": [2, 2]}),  # SymPy: 0

@@ -19,6 +19,7 @@ from sympy.printing.latex import LatexPrinter
 from sympy.printing.precedence import precedence
 from sympy.printing.str import StrPrinter
 
+from app.language import matrix_ops as M
 from app.language.catalog import LATEX_COMMANDS, PRINTED_NAMES
 
 #: SymPy function type -> its name in the language (the catalog's canonical name).
@@ -129,12 +130,48 @@ class NablaLatexPrinter(LatexPrinter):  # type: ignore[misc]
         super().__init__({"symbol_names": dict(names or {})})
 
     def _print_Function(self, expr: Any, exp: str | None = None) -> str:
+        if isinstance(expr, M.MatrixOp) and exp is None:
+            return self._matrix(expr)
         command = LATEX_COMMANDS.get(type(expr))
         if command is not None:
             args = ", ".join(self._print(a) for a in expr.args)
             name = command if exp is None else f"{command}^{{{exp}}}"
             return rf"{name}{{\left({args} \right)}}"
         return str(super()._print_Function(expr, exp))
+
+
+    def _matrix(self, expr: Any) -> str:
+        """A matrix operation in the notation of matrix calculus: A x, X^T, X^{-1}, tr X."""
+        ops = expr.args[:type(expr).operands]
+        bare = [self._print(a) for a in ops]
+        tight = [b if a.is_Atom or (isinstance(a, M.MatrixOp) and not isinstance(
+            a, M.MatMul)) else rf"\left({b}\right)" for a, b in zip(ops, bare, strict=True)]
+        kind = type(expr)
+        if kind in (M.Transpose, M.Inv, M.Solve) and isinstance(ops[0], (M.Transpose, M.Inv)):
+            tight[0] = rf"\left({bare[0]}\right)"  # (X^T)^{-1}, not X^T^{-1}
+        if kind is M.MatMul:
+            return f"{tight[0]} {tight[1]}"
+        if kind is M.Transpose:
+            return rf"{{{tight[0]}}}^{{\top}}"
+        if kind is M.Inv:
+            return rf"{{{tight[0]}}}^{{-1}}"
+        if kind is M.Solve:
+            return rf"{{{tight[0]}}}^{{-1}} {tight[1]}"
+        if kind is M.Outer:
+            return rf"{tight[0]} {{{tight[1]}}}^{{\top}}"
+        if kind is M.Eye:
+            return rf"I_{{{int(expr.args[-1])}}}"
+        if kind is M.Norm:
+            return rf"\left\|{bare[0]}\right\|"
+        named = {M.Trace: r"\operatorname{tr}", M.Det: r"\det", M.LogDet: r"\log\det",
+                 M.Diag: r"\operatorname{diag}"}
+        if kind in named:
+            return rf"{named[kind]}\left({bare[0]}\right)"
+        return rf"\operatorname{{{kind.__name__.lower()}}}\left({bare[0]}\right)"
+
+
+for _op in M.MATRIX_OPS:  # SymPy's printer has its own _print_Transpose, _print_MatMul ...
+    setattr(NablaLatexPrinter, f"_print_{_op.__name__}", NablaLatexPrinter._matrix)
 
 
 def to_text(expr: Any, names: Mapping[sympy.Symbol, str] | None = None) -> str:

@@ -11,6 +11,7 @@ agrees with JAX's gradient at random points; otherwise the answer is ``{"skipped
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping
 from typing import Any
 
@@ -24,6 +25,7 @@ from app.engine.xla import Program
 from app.errors import NablaError
 from app.language import functions as F
 from app.language import matrix_ops as M
+from app.language.printing import to_latex
 from app.language.walk import integer_args
 
 #: Random points at which a formula must agree with JAX's gradient.
@@ -39,14 +41,15 @@ class Unsupported(Exception):
     """f or a derivative has no form here; the message says which part."""
 
 
-def by_variable(program: Program, written: Mapping[str, str] | None = None) -> dict[str, Any]:
-    """Each variable's name -> its derivative formula, or ``{"skipped": reason}``;
-    ``written``: formulas from the derivatives in components, tried when SymPy's matrix
-    calculus gives none (and checked all the same)."""
+def by_variable(program: Program, written: Mapping[str, str] | None = None,
+                ) -> tuple[dict[str, Any], dict[str, str]]:
+    """Each variable's name -> its derivative formula, or ``{"skipped": reason}``, and the
+    LaTeX of each formula given; ``written``: formulas from the derivatives in components,
+    tried when SymPy's matrix calculus gives none (and checked all the same)."""
     layout = program.layout
     if program.vector_valued or program.stacked:
         reason = "by_variable is written for a scalar f"
-        return {name: {"skipped": reason} for name in layout.names}
+        return {name: {"skipped": reason} for name in layout.names}, {}
     converter = _ToMatrices(dict(zip(layout.names, layout.shapes, strict=True)))
     f: Any = None
     failed = ""
@@ -56,6 +59,7 @@ def by_variable(program: Program, written: Mapping[str, str] | None = None) -> d
         failed = f"f has no matrix form here: {error}"
     checker = _Checker(program)
     answers: dict[str, Any] = {}
+    latex: dict[str, str] = {}
     for name, shape in zip(layout.names, layout.shapes, strict=True):
         wrt = converter.symbols[name]
         reason = failed
@@ -66,7 +70,7 @@ def by_variable(program: Program, written: Mapping[str, str] | None = None) -> d
             try:
                 text = (attempt if isinstance(attempt, str)
                         else _text(_diff(f, wrt, attempt), wrt))
-                checker.check(name, shape, text)
+                formula = checker.check(name, shape, text)
             except Unsupported as error:
                 reason = reason or str(error)
                 continue
@@ -77,10 +81,12 @@ def by_variable(program: Program, written: Mapping[str, str] | None = None) -> d
                 reason = reason or f"SymPy failed: {type(error).__name__}"  # its own errors
                 continue
             answers[name] = text
+            with contextlib.suppress(Exception):  # LaTeX is a courtesy: the text is the answer
+                latex[name] = to_latex(formula.exprs[0])
             break
         else:
             answers[name] = {"skipped": reason}
-    return answers
+    return answers, latex
 
 
 class _ToMatrices:
@@ -314,7 +320,8 @@ class _Checker:
         self.stretch = {name: slice(int(offsets[i]), int(offsets[i + 1]))
                         for i, name in enumerate(layout.names)}
 
-    def check(self, name: str, shape: tuple[int, ...], text: str) -> None:
+    def check(self, name: str, shape: tuple[int, ...], text: str) -> Program:
+        """The formula built, once it agrees with JAX's gradient; else ``Unsupported``."""
         layout = self.program.layout
         spec = CompileSpec((text,), False, tuple(zip(layout.names, layout.shapes, strict=True)),
                            (), ("value",), None, 1)
@@ -342,3 +349,4 @@ class _Checker:
         if compared == 0:
             raise Unsupported("the derivative is not finite at the random points, so no "
                               "formula could be checked")
+        return formula

@@ -73,7 +73,10 @@ def symbolic_task(program: Program, kinds: tuple[str, ...],
                    f"for up to {MAX_BY_VARIABLE}")
             result["by_variable"] = {name: {"skipped": why} for name in program.layout.names}
         else:
-            result["by_variable"] = by_variable(program, _vectorized(program.layout, result))
+            answers, latex = by_variable(program, _vectorized(program.layout, result))
+            result["by_variable"] = answers
+            if latex:
+                result.setdefault("latex", {})["by_variable"] = latex
     return result
 
 
