@@ -109,6 +109,15 @@ def test_a_check_where_its_steps_would_overflow_is_refused(run: Any, x: float) -
     assert caught.value.code == "check_out_of_range"
 
 
+@pytest.mark.parametrize("expression", ["sqrt(x) + y", "log(x)*y", "x*y/0"])
+def test_a_check_where_f_is_not_finite_says_it_does_not_agree(run: Any,
+                                                              expression: str) -> None:
+    """Found by the property test: inf * 0 in the Taylor test was a 500 under warnings as
+    errors; IEEE gives NaN, and the check says it does not agree."""
+    out = run(expression=expression, at={"x": 0.0, "y": 1.0}, derivatives=["value"], check={})
+    assert out["check"]["agrees"] is False
+
+
 def test_a_check_at_1e300_is_computed(run: Any) -> None:
     out = run(expression="x*y", at={"x": 1e300, "y": 2.0}, derivatives=["value"], check={})
     assert out["check"]["gradient"]["agree"] == [True, True]

@@ -71,11 +71,14 @@ async def check(run: Runner, request: DifferentiateRequest, signature: Signature
                          code="check_out_of_range")
     probe = Probe(x, layout.n)
     values, gradients = await _evaluate(run, request.expression, layout, probe.points)
-    at_x = probe.split(values, gradients)
-    gradient = _agreement(at_x.gradient, at_x.fd_gradient, at_x.gradient_error, tolerance)
     hessian_given = await _evaluate(run, request.expression, layout, x, hessian=True)
-    hessian = _agreement(hessian_given, at_x.fd_hessian, at_x.hessian_error, tolerance)
-    rates = [_rates(layout, at_x, at_x.gradient, i) for i in range(len(x))]
+    # f may be infinite or NaN near a point: the differences are then what IEEE says, and
+    # the answer shows them as null and not agreeing
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+        at_x = probe.split(values, gradients)
+        gradient = _agreement(at_x.gradient, at_x.fd_gradient, at_x.gradient_error, tolerance)
+        hessian = _agreement(hessian_given, at_x.fd_hessian, at_x.hessian_error, tolerance)
+        rates = [_rates(layout, at_x, at_x.gradient, i) for i in range(len(x))]
     answer: dict[str, Any] = {
         "tolerance": tolerance, "gradient": gradient, "hessian": hessian,
         "taylor": rates[0] if single else rates}
@@ -209,8 +212,10 @@ async def _claimed(run: Runner, formulas: Sequence[str], layout: Layout, measure
         {"expression": list(formulas), "variables": _declared(layout),
          "points": _columns(layout, x), "derivatives": ["value"]})))["value"]
     claimed = np.asarray(claimed, dtype=np.float64).reshape(len(x), layout.n)
-    agreement = _agreement(claimed, measured.fd_gradient, measured.gradient_error, tolerance)
-    rates = [_rates(layout, measured, claimed, i) for i in range(len(x))]
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+        agreement = _agreement(claimed, measured.fd_gradient, measured.gradient_error,
+                               tolerance)
+        rates = [_rates(layout, measured, claimed, i) for i in range(len(x))]
     per_point = [bool(agreement["agree"][i].all()) and all(r["agrees"] for r in rates[i])
                  for i in range(len(x))]
     return {"agrees": all(per_point), "formulas": list(formulas), "gradient": agreement,
