@@ -56,6 +56,9 @@ class Settings(Limits):
                                   "~/.cache/nabla; empty: no persistent cache. Trusted "
                                   "code: refused (cache off, with a warning) if another "
                                   "user owns it or group or others can write to it")
+    cache_max_bytes: int = Field(1024**3, ge=0, description="bytes of entries kept in "
+                                 "the persistent cache folder; beyond it the least "
+                                 "recently used are deleted")
     compile_workers: int = Field(default_factory=_default_workers,
                                  description="worker processes for cold compiles")
     compile_timeout_seconds: float = Field(20.0, description="budget of a compile in CPU "

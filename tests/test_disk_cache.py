@@ -11,7 +11,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from app.config import Limits
 from app.engine import disk_cache
+from app.engine.compilation import CompileSpec, compile_spec
+from app.engine.xla import KINDS
 from tests.ops_support import start_server
 
 EXPRESSION = {"expression": "x*sin(y)*0.4137 + y^3", "at": {"x": 1.5, "y": -0.25}}
@@ -88,5 +91,20 @@ def test_the_default_folder_and_an_empty_value(monkeypatch: pytest.MonkeyPatch,
     monkeypatch.delenv("XDG_CACHE_HOME")
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     assert disk_cache.default_folder() == tmp_path / "home" / ".cache" / "nabla"
-    assert disk_cache.resolve_folder("") is None  # off: nothing created
-    assert not (tmp_path / "home").exists()
+    folder = disk_cache.resolve_folder("")
+    assert folder is None  # off
+    disk_cache.enable(folder)
+    spec = CompileSpec(("x*0.25 + 1",), False, None, (("x", ()),), KINDS, None, 1)
+    assert not compile_spec(spec, Limits()).cached
+    assert not (tmp_path / "home").exists()  # nothing created, nothing written
+
+
+def test_the_least_recently_used_entries_are_pruned(tmp_path: Path) -> None:
+    for i in range(5):
+        entry = tmp_path / f"{i}.xla"
+        entry.write_bytes(b"x" * 100)
+        os.utime(entry, (1000.0 + i, 1000.0 + i))  # 0 is the least recently used
+    disk_cache.prune(tmp_path, 500)
+    assert len(list(tmp_path.glob("*.xla"))) == 5  # within the bound: nothing deleted
+    disk_cache.prune(tmp_path, 350)
+    assert sorted(p.name for p in tmp_path.glob("*.xla")) == ["2.xla", "3.xla", "4.xla"]

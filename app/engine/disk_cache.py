@@ -30,6 +30,7 @@ from typing import Any
 logger = logging.getLogger(__name__)
 
 _folder: Path | None = None  # of this process, once enabled
+_max_bytes = 0  # entries beyond it are pruned, the least recently used first
 _build: str | None = None
 
 #: The code an executable depends on: a change to any of it makes every key new.
@@ -75,10 +76,12 @@ def check_folder(folder: Path) -> str | None:
     return None
 
 
-def enable(folder: str | None) -> None:
-    """Use ``folder`` (already checked by ``resolve_folder``) in this process; None: off."""
-    global _folder
+def enable(folder: str | None, max_bytes: int = 1024**3) -> None:
+    """Use ``folder`` (already checked by ``resolve_folder``) in this process, keeping its
+    entries within ``max_bytes``; None: off."""
+    global _folder, _max_bytes
     _folder = None if folder is None else Path(folder)
+    _max_bytes = max_bytes
 
 
 def build_id() -> str:
@@ -119,6 +122,8 @@ def read(key: object, limits: object) -> Any | None:
         data = path.read_bytes()
     except OSError:
         return None
+    with contextlib.suppress(OSError):
+        os.utime(path)  # recently used: pruned last
     try:
         return pickle.loads(data)  # noqa: S301 - a folder only this user can write to
     except Exception:
@@ -136,7 +141,28 @@ def write(key: object, limits: object, value: Any) -> None:
         with os.fdopen(handle, "wb") as sink:
             sink.write(pickle.dumps(value))
         os.replace(temporary, path)
+        prune(path.parent, _max_bytes)
     except OSError as error:
         logger.warning("could not write to the persistent compile cache: %s", error)
         with contextlib.suppress(OSError, UnboundLocalError):
             os.unlink(temporary)
+
+
+def prune(folder: Path, max_bytes: int) -> None:
+    """Delete the least recently used entries of ``folder`` until they fit in ``max_bytes``
+    (down to nine tenths of it, so that pruning is rare). Replicas sharing the folder may
+    prune at once: an entry already gone is skipped."""
+    entries = []
+    for path in folder.glob("*.xla"):
+        with contextlib.suppress(OSError):
+            info = path.stat()
+            entries.append((info.st_mtime, info.st_size, path))
+    total = sum(size for _, size, _ in entries)
+    if total <= max_bytes:
+        return
+    for _, size, path in sorted(entries, key=lambda entry: entry[0]):
+        if total <= max_bytes * 0.9:
+            break
+        with contextlib.suppress(OSError):
+            path.unlink()
+        total -= size

@@ -85,7 +85,7 @@ class Engine:
             if self.cache_folder is not None:
                 logger.info("persistent compile cache in %s", self.cache_folder)
         if self.settings.in_process:
-            disk_cache.enable(self.cache_folder)
+            disk_cache.enable(self.cache_folder, self.settings.cache_max_bytes)
         elif self.pool is None:
             self.pool = CompilePool(self.settings, cache_folder=self.cache_folder)
             if self.settings.interpret:

@@ -107,7 +107,8 @@ class CompilePool:
         pool = ProcessPool(
             max_workers=self.workers,
             initializer=start_worker,
-            initargs=(self.settings.worker_memory_bytes, self.idle, self.cache_folder),
+            initargs=(self.settings.worker_memory_bytes, self.idle, self.cache_folder,
+                      self.settings.cache_max_bytes),
             context=multiprocessing.get_context("spawn"),
         )
         self._started_at = time.monotonic()
