@@ -1,6 +1,7 @@
 """The persistent cache of compiled programs: serialized XLA executables in a folder on disk,
-keyed by the compile spec, the limits and the build (nabla's engine and language code, and
-the versions of JAX, jaxlib, NumPy and SymPy).
+keyed by the compile spec, the limits and the build (nabla's engine and language code, the
+versions of JAX, jaxlib, NumPy and SymPy, and the CPU's architecture and instruction-set
+flags, which XLA compiles for).
 
 A restarted server, or another replica sharing the folder, then loads the executable of a
 program compiled before instead of parsing, tracing and compiling it again. (JAX's own
@@ -22,6 +23,7 @@ import hashlib
 import logging
 import os
 import pickle
+import platform
 import stat
 import tempfile
 from pathlib import Path
@@ -93,6 +95,9 @@ def build_id() -> str:
         digest = hashlib.sha256()
         for package in ("jax", "jaxlib", "numpy", "sympy"):
             digest.update(f"{package}={version(package)}\n".encode())
+        # XLA compiles for the host's instruction set: replicas on other CPUs get other keys.
+        digest.update(platform.machine().encode())
+        digest.update(_cpu_flags().encode())
         root = Path(__file__).resolve().parents[2]
         for source in _SOURCES:
             path = root / source
@@ -103,6 +108,14 @@ def build_id() -> str:
                     digest.update(file.read_bytes())
         _build = digest.hexdigest()
     return _build
+
+
+def _cpu_flags() -> str:
+    try:
+        with open("/proc/cpuinfo") as info:
+            return next((line for line in info if line.startswith(("flags", "Features"))), "")
+    except OSError:
+        return ""
 
 
 def _path(key: object, limits: object) -> Path | None:
