@@ -50,6 +50,15 @@ class Settings(Limits):
     compile_cache_size: int = Field(256, description="compiled executables kept (LRU)")
     response_cache_bytes: int = Field(32 * 1024**2, description="bytes of whole responses "
                                       "kept for identical requests (0: none)")
+    cache_dir: str | None = Field(None, description="folder of the persistent cache of "
+                                  "compiled programs, kept across restarts and shareable "
+                                  "by replicas; unset: $XDG_CACHE_HOME/nabla or "
+                                  "~/.cache/nabla; empty: no persistent cache. Trusted "
+                                  "code: refused (cache off, with a warning) if another "
+                                  "user owns it or group or others can write to it")
+    cache_max_bytes: int = Field(1024**3, ge=0, description="bytes of entries kept in "
+                                 "the persistent cache folder; beyond it the least "
+                                 "recently used are deleted")
     compile_workers: int = Field(default_factory=_default_workers,
                                  description="worker processes for cold compiles")
     compile_timeout_seconds: float = Field(20.0, description="budget of a compile in CPU "

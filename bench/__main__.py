@@ -25,6 +25,7 @@ ROWS: dict[str, Callable[[Bench], Row]] = {
     "cold_symengine": rows.cold_symengine,
     "scale": rows.scale,
     "scale_symengine": rows.scale_symengine,
+    "restart": rows.restart,
     "vectorised": rows.vectorised,
     "speculation": rows.speculation,
     "batch": rows.batch,

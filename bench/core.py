@@ -28,6 +28,7 @@ class Plan:
     warmup_seconds: float = 2.0
     cold_count: int = 20
     rosenbrock_n: int = 100
+    restart_n: int = 150
     vector_n: int = 100_000
     batch_points: int = 100_000
     batch_repeats: int = 5
@@ -40,7 +41,7 @@ class Plan:
             return cls(seed=seed)
         return cls(quick=True, seed=seed, warm_seconds=2.0, warm_rounds=2, warmup_seconds=1.0,
                    cold_count=6,
-                   rosenbrock_n=30, batch_points=20_000, batch_repeats=2,
+                   rosenbrock_n=30, restart_n=40, batch_points=20_000, batch_repeats=2,
                    isolation_requests=1500)
 
 

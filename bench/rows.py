@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import statistics
+import tempfile
 from contextlib import ExitStack
 from typing import Any
 
@@ -174,6 +175,39 @@ def scale(bench: Bench) -> Row:
     row.details = (f"{len(body['expression']):,} characters; Hessian {n}x{n}; "
                    f"response {len(response.content):,} bytes")
     row.data = {"nabla_s": ours, "naive_s": theirs}
+    return row
+
+
+def restart(bench: Bench) -> Row:
+    """First request (value+grad) of a term-by-term Rosenbrock that a previous server compiled
+    into the same persistent cache folder / the first request of a new one, on the same
+    restarted server. The first server's compile of the known one is reported too."""
+    n = bench.plan.restart_n
+    row = Row("restart", f"first request after a restart, known {n}-var Rosenbrock (v+g) / "
+              "a new one on the same server", "<= 0.25")
+
+    def body(name: str) -> dict[str, Any]:
+        return {**ex.rosenbrock_body(n, name=name), "derivatives": ["value", "gradient"]}
+
+    known, new = body(f"k{bench.plan.seed}_"), body(f"n{bench.plan.seed}_")
+    with tempfile.TemporaryDirectory(prefix="nabla-bench-cache-") as folder:
+        with servers.nabla(NABLA_CACHE_DIR=folder) as first, \
+                httpx.Client(base_url=first.url, timeout=600) as client:
+            before, response = timed_post(client, known)
+            check(response, "restart: first server")
+        with servers.nabla(NABLA_CACHE_DIR=folder) as second, \
+                httpx.Client(base_url=second.url, timeout=600) as client:
+            after, response = timed_post(client, known)
+            check(response, "restart: known")
+            fresh, response = timed_post(client, new)
+            check(response, "restart: new")
+            hits = [line for line in client.get("/metrics").text.splitlines()
+                    if line.startswith("nabla_persistent_cache_compiles_total")]
+    row.nabla, row.baseline, row.ratio = ms(after), ms(fresh), after / fresh
+    row.met = row.ratio <= 0.25
+    row.details = (f"{len(known['expression']):,} characters; the same text's first request "
+                   f"on the first server took {ms(before)}; {'; '.join(hits)}")
+    row.data = {"after_restart_s": after, "new_s": fresh, "first_server_s": before}
     return row
 
 

@@ -175,8 +175,10 @@ class Server:
 
 
 def nabla(**env: str) -> Server:
-    """A nabla server (``app.main:app``) with extra ``NABLA_*`` settings."""
-    return Server("app.main:app", env=env, name="nabla")
+    """A nabla server (``app.main:app``) with extra ``NABLA_*`` settings; without a
+    persistent compile cache unless ``NABLA_CACHE_DIR`` is given, so first requests are
+    first in every run."""
+    return Server("app.main:app", env={"NABLA_CACHE_DIR": "", **env}, name="nabla")
 
 
 def echo() -> Server:

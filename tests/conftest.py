@@ -25,6 +25,9 @@ from bench.servers import free_port
 from schemas.differentiate import DifferentiateRequest, DifferentiateResponse
 
 ROOT = Path(__file__).resolve().parent.parent
+# Tests start cold: no persistent compile cache (in the user's folder) unless a test sets one;
+# the servers tests start inherit this.
+os.environ.setdefault("NABLA_CACHE_DIR", "")
 
 
 @pytest.fixture(scope="session")

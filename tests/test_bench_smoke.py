@@ -34,7 +34,7 @@ Transfer/sec:      0.90MB
 
 def test_every_issue_row_is_runnable() -> None:
     assert list(ROWS) == ["warm", "warm_computed", "cold", "cold_symbolic",
-                          "cold_symengine", "scale", "scale_symengine", "vectorised",
+                          "cold_symengine", "scale", "scale_symengine", "restart", "vectorised",
                           "speculation", "batch", "transport", "tensor4", "taylor10", "memory",
                           "isolation", "matrix"]
 

@@ -20,6 +20,7 @@ from functools import cached_property
 from typing import Any
 
 from app.config import Limits
+from app.engine import disk_cache
 from app.engine.costs import ProgramCost, program_cost
 from app.engine.evaluator import evaluate_constant
 from app.engine.jets import program_interpretable
@@ -91,6 +92,7 @@ class Compiled:
     executable: bytes
     seconds: tuple[tuple[str, float], ...] = ()  # by phase: parse, compile
     parsed: Parsed | None = None  # the program, when this compile built it
+    cached: bool = False  # read from the persistent cache (app.engine.disk_cache)
 
 
 def parse_program(spec: CompileSpec, limits: Limits) -> Parsed:
@@ -106,6 +108,14 @@ def compile_spec(spec: CompileSpec, limits: Limits, program: Program | None = No
     ``NablaError`` that the request deserves."""
     from jax.experimental import serialize_executable
 
+    started = time.perf_counter()
+    bounds = tuple((name, getattr(limits, name)) for name in Limits.model_fields)
+    stored = disk_cache.read(spec.key, bounds)
+    if stored is not None:  # compiled before, by this process or another on the same folder
+        signature, payload = stored
+        check_output(signature.layout.n, signature.out_shape, spec.kinds, spec.count, limits)
+        return Compiled(signature, payload, (("disk", time.perf_counter() - started),),
+                        None, True)
     parsed = None
     if program is None:
         parsed = parse_program(spec, limits)
@@ -117,7 +127,9 @@ def compile_spec(spec: CompileSpec, limits: Limits, program: Program | None = No
     seconds: tuple[tuple[str, float], ...] = (("compile", time.perf_counter() - started),)
     if parsed is not None:
         seconds = (("parse", parsed.seconds), *seconds)
-    return Compiled(Signature.of(program), payload, seconds, parsed)
+    signature = Signature.of(program)
+    disk_cache.write(spec.key, bounds, (signature, payload))
+    return Compiled(signature, payload, seconds, parsed)
 
 
 def compile_or_problem(spec: CompileSpec, limits: Limits,

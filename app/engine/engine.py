@@ -36,7 +36,7 @@ from cachetools import LRUCache
 from starlette.concurrency import run_in_threadpool
 
 from app.config import Settings
-from app.engine import admission
+from app.engine import admission, disk_cache
 from app.engine.admission import Allowance
 from app.engine.caches import Counted, SingleFlight, remember
 from app.engine.compilation import CompileSpec, Parsed, compile_spec, load
@@ -75,12 +75,19 @@ class Engine:
             settings.compile_cache_size)
         self.speculation = Speculation(self._compile_quietly)
         self._watchdog: asyncio.Task[None] | None = None
+        self.cache_folder: str | None = None  # of the persistent compile cache, once started
 
     def start(self) -> None:
         """Start the compile workers, the parse worker (unless working in process) and the
         watchdog that heals their pools; call it on the running event loop."""
-        if not self.settings.in_process and self.pool is None:
-            self.pool = CompilePool(self.settings)
+        if self.cache_folder is None and self.settings.cache_dir != "":
+            self.cache_folder = disk_cache.resolve_folder(self.settings.cache_dir)
+            if self.cache_folder is not None:
+                logger.info("persistent compile cache in %s", self.cache_folder)
+        if self.settings.in_process:
+            disk_cache.enable(self.cache_folder, self.settings.cache_max_bytes)
+        elif self.pool is None:
+            self.pool = CompilePool(self.settings, cache_folder=self.cache_folder)
             if self.settings.interpret:
                 self.parse_pool = CompilePool(self.settings, workers=1, name="parse",
                                               budget=self.settings.parse_timeout_seconds)
@@ -261,7 +268,8 @@ class Engine:
             remember(self.programs, spec.program_key, compiled.parsed)
         started = time.perf_counter()
         executable = await run_in_threadpool(load, compiled)
-        record_compile({**dict(compiled.seconds), "load": time.perf_counter() - started})
+        record_compile({**dict(compiled.seconds), "load": time.perf_counter() - started},
+                       compiled.cached if self.cache_folder is not None else None)
         tier = XlaTier(compiled.signature, executable,
                        output_layout(compiled.signature, spec.kinds))
         self.executables.put(spec.key, tier)
@@ -271,7 +279,7 @@ class Engine:
         """The worker of background compiles (idle CPU priority), started on first use."""
         if self.background_pool is None and self.pool is not None:
             self.background_pool = CompilePool(self.settings, workers=1, name="background",
-                                               idle=True)
+                                               idle=True, cache_folder=self.cache_folder)
         return self.background_pool
 
     def compile_later(self, spec: CompileSpec) -> None:

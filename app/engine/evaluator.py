@@ -22,6 +22,9 @@ from typing import Any
 import jax
 
 jax.config.update("jax_enable_x64", True)  # type: ignore[no-untyped-call]
+# JAX's own persistent cache stays off whatever JAX_COMPILATION_CACHE_DIR says: an executable
+# it loads cannot be serialized again for the server (app.engine.disk_cache keeps them).
+jax.config.update("jax_enable_compilation_cache", False)  # type: ignore[no-untyped-call]
 
 import jax.numpy as jnp  # noqa: E402 - float64 must be on before any array exists
 import numpy as np  # noqa: E402

@@ -23,10 +23,12 @@ if TYPE_CHECKING:
     from app.engine.xla import Program
 
 
-def start_worker(memory_bytes: int, idle: bool = False) -> None:
+def start_worker(memory_bytes: int, idle: bool = False, cache_folder: str | None = None,
+                 cache_max_bytes: int = 0) -> None:
     """A new worker's first steps (pebble's initializer): signals, priority, memory cap, then
-    JAX, warmed up with one compile. An ``idle`` worker (background compiles) runs only
-    on CPU time nothing else wants."""
+    JAX, with the persistent compile cache in ``cache_folder`` (checked by the server; None:
+    off) kept within ``cache_max_bytes``, warmed up with one compile. An ``idle`` worker
+    (background compiles) runs only on CPU time nothing else wants."""
     obey_only_parent()  # first: before JAX starts its threads
     if idle:
         lowest_priority()
@@ -35,10 +37,14 @@ def start_worker(memory_bytes: int, idle: bool = False) -> None:
     if memory_bytes > 0:
         resource.setrlimit(resource.RLIMIT_DATA, (memory_bytes, memory_bytes))
     from app.config import Limits
-    from app.engine import evaluator  # noqa: F401 - imports JAX and turns on float64
+    from app.engine import (
+        disk_cache,
+        evaluator,  # noqa: F401 - imports JAX and turns on float64
+    )
     from app.engine.compilation import CompileSpec, compile_or_problem
     from app.engine.xla import KINDS
 
+    disk_cache.enable(cache_folder, cache_max_bytes)
     compile_or_problem(CompileSpec(("sin(x)",), False, None, (), KINDS, None, 1), Limits())
 
 

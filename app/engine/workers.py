@@ -80,8 +80,10 @@ class CompilePool:
     """A self-healing pool of workers; ``compile`` and ``call`` await one task within the budget."""
 
     def __init__(self, settings: Settings, workers: int | None = None,
-                 budget: float | None = None, name: str = "compile", idle: bool = False) -> None:
+                 budget: float | None = None, name: str = "compile", idle: bool = False,
+                 cache_folder: str | None = None) -> None:
         self.settings = settings
+        self.cache_folder = cache_folder  # of the persistent compile cache (None: off)
         self.name = name
         self.idle = idle  # its workers run at idle CPU priority (background compiles)
         self.budget = settings.compile_timeout_seconds if budget is None else budget
@@ -105,7 +107,8 @@ class CompilePool:
         pool = ProcessPool(
             max_workers=self.workers,
             initializer=start_worker,
-            initargs=(self.settings.worker_memory_bytes, self.idle),
+            initargs=(self.settings.worker_memory_bytes, self.idle, self.cache_folder,
+                      self.settings.cache_max_bytes),
             context=multiprocessing.get_context("spawn"),
         )
         self._started_at = time.monotonic()
@@ -234,7 +237,8 @@ class CompilePool:
         if isinstance(result, dict):
             raise RemoteProblem(result)
         assert isinstance(result, Compiled)
-        self.calibration.observe_compile(estimate, dict(result.seconds).get("compile", 0.0))
+        if not result.cached:  # a read from the persistent cache says nothing of compiles
+            self.calibration.observe_compile(estimate, dict(result.seconds).get("compile", 0.0))
         return result
 
     async def call(self, func: Callable[..., Any], *args: Any,

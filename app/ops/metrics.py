@@ -57,10 +57,20 @@ def record_pool_rebuild(pool: str) -> None:
     WORKER_POOL_REBUILDS.labels(pool=pool).inc()
 
 
-def record_compile(phases: Mapping[str, float]) -> None:
-    """Count the seconds of one cold compile, by phase (parse, compile, load)."""
+PERSISTENT_CACHE = Counter(
+    "nabla_persistent_cache_compiles", "Cold compiles with the persistent compile cache on, "
+    "by outcome: hit (XLA's executable read from the cache folder) or miss (compiled and "
+    "written there)", ["outcome"], registry=None,
+)
+
+
+def record_compile(phases: Mapping[str, float], persistent_hit: bool | None = None) -> None:
+    """Count the seconds of one cold compile, by phase (parse, compile, load), and whether
+    the persistent cache had its executable (None: that cache is off)."""
     for phase, seconds in phases.items():
         COMPILE_SECONDS.labels(phase=phase).observe(seconds)
+    if persistent_hit is not None:
+        PERSISTENT_CACHE.labels(outcome="hit" if persistent_hit else "miss").inc()
 
 
 class CompileCacheCollector(Collector):
@@ -100,6 +110,7 @@ class Metrics:
         self.registry.register(CompileCacheCollector(cache))
         self.registry.register(COMPILE_SECONDS)
         self.registry.register(WORKER_POOL_REBUILDS)
+        self.registry.register(PERSISTENT_CACHE)
         ProcessCollector(registry=self.registry)
         PlatformCollector(registry=self.registry)
         GCCollector(registry=self.registry)
