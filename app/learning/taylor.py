@@ -33,7 +33,7 @@ def polynomial(coefficients: Coefficients, names: Sequence[str],
                          for i, p in alpha]
         texts.append(_term(_number(c), factors))
         latex.append(_latex_term(c, latex_factors))
-    return {"polynomial": _joined(texts) or "0", "latex": _latex_joined(latex) or "0",
+    return {"polynomial": _joined(texts) or "0", "latex": _joined(latex) or "0",
             "coefficients": listed}
 
 
@@ -114,15 +114,3 @@ def _latex_term(c: float, factors: list[str]) -> str:
     if c == -1.0:
         return "-" + " ".join(factors)
     return " ".join([_latex_number(c), *factors])
-
-
-def _latex_joined(terms: list[str]) -> str:
-    text = ""
-    for term in terms:
-        if not text:
-            text = term
-        elif term.startswith("-"):
-            text += f" - {term[1:]}"
-        else:
-            text += f" + {term}"
-    return text
