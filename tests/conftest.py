@@ -68,18 +68,24 @@ def event_loop_thread() -> Iterator[asyncio.AbstractEventLoop]:
     loop.close()
 
 
-@pytest.fixture(scope="session")
-def run(differentiator: Service, event_loop_thread: asyncio.AbstractEventLoop) -> Any:
-    """Differentiate a request given as a dict, in process (no HTTP)."""
+def answering(service: Service, loop: asyncio.AbstractEventLoop) -> Any:
+    """A function that differentiates a request given as a dict with ``service`` on
+    ``loop``, in process (no HTTP), and checks the answer against the response model."""
 
     def _run(**body: Any) -> dict[str, Any]:
         request = DifferentiateRequest.model_validate(body)
-        future = asyncio.run_coroutine_threadsafe(differentiator.run(request), event_loop_thread)
+        future = asyncio.run_coroutine_threadsafe(service.run(request), loop)
         result: dict[str, Any] = future.result()
         check_answer(bytes(encode_response(result, msgpack=False).body))
         return result
 
     return _run
+
+
+@pytest.fixture(scope="session")
+def run(differentiator: Service, event_loop_thread: asyncio.AbstractEventLoop) -> Any:
+    """Differentiate a request given as a dict, in process (no HTTP)."""
+    return answering(differentiator, event_loop_thread)
 
 
 def run_async(coroutine: Any) -> Any:

@@ -12,12 +12,10 @@ import numpy as np
 import pytest
 import sympy
 
-from app.api.transport import encode_response
 from app.errors import InputError
 from app.service.pipeline import Service
-from schemas.differentiate import DifferentiateRequest
 from schemas.orders import ImplicitResponse
-from tests.conftest import check_answer
+from tests.conftest import answering
 from tests.inprocess import InProcess
 
 X, Y, Z = sympy.symbols("x y z", real=True)
@@ -25,14 +23,8 @@ X, Y, Z = sympy.symbols("x y z", real=True)
 
 @pytest.fixture(scope="module")
 def run(xla_differentiator: Service, event_loop_thread: asyncio.AbstractEventLoop) -> Any:
-    def _run(**body: Any) -> dict[str, Any]:
-        request = DifferentiateRequest.model_validate(body)
-        future = asyncio.run_coroutine_threadsafe(xla_differentiator.run(request),
-                                                  event_loop_thread)
-        result: dict[str, Any] = future.result()
-        check_answer(bytes(encode_response(result, msgpack=False).body))
-        return result
-    return _run
+    """A request as a dict, answered by the XLA tier in process, its answer checked."""
+    return answering(xla_differentiator, event_loop_thread)
 
 
 # -- gradient checks -------------------------------------------------------------------------

@@ -19,13 +19,11 @@ import sympy
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from app.api.transport import encode_response
 from app.config import Settings
 from app.engine.kinds import series_kind, series_shape, tensor_kind, tensor_order
 from app.errors import LimitError, PointError
 from app.service.pipeline import Service
-from schemas.differentiate import DifferentiateRequest
-from tests.conftest import check_answer
+from tests.conftest import answering
 
 X, Y = sympy.symbols("x y", real=True)
 DIGITS = 30
@@ -35,16 +33,7 @@ DIGITS = 30
 def run(xla_differentiator: Service, event_loop_thread: asyncio.AbstractEventLoop) -> Any:
     """A request as a dict, answered by the XLA tier in process; the answer is checked
     against the documented response model."""
-
-    def _run(**body: Any) -> dict[str, Any]:
-        request = DifferentiateRequest.model_validate(body)
-        future = asyncio.run_coroutine_threadsafe(xla_differentiator.run(request),
-                                                  event_loop_thread)
-        result: dict[str, Any] = future.result()
-        check_answer(bytes(encode_response(result, msgpack=False).body))
-        return result
-
-    return _run
+    return answering(xla_differentiator, event_loop_thread)
 
 
 def exact(expr: sympy.Expr, at: dict[sympy.Symbol, float]) -> float:
