@@ -256,6 +256,9 @@ def speculation(bench: Bench) -> Row:
                    f"{ms(hot[1])}; its XLA compile (seconds) runs meanwhile on the idle-priority "
                    "background worker; the goal is absolute")
     row.data = {"after_s": after, "alone_s": alone, "rosenbrock_s": hot}
+    return row
+
+
 def matrix(bench: Bench) -> Row:
     """Gradient and Hessian of tr(XᵀAX), X and A of 10 x 10 (200 coordinates): nabla's first
     and warm requests over HTTP / the same written directly in JAX, first and warm calls."""

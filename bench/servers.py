@@ -12,6 +12,7 @@ import tempfile
 import time
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 import httpx
 
@@ -126,7 +127,7 @@ class Server:
         assert self.proc is not None
         return self.proc.pid
 
-    def memory(self) -> dict[str, int]:
+    def memory(self) -> dict[str, Any]:
         """RSS of the server process and the sum over its child processes."""
         children = {pid: _rss_or_zero(pid) for pid in descendants(self.pid)}
         return {"server": rss_bytes(self.pid), "children": sum(children.values()),
