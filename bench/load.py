@@ -141,6 +141,30 @@ def timed_post(client: httpx.Client, body: bytes | dict[str, Any], media: str = 
     return time.perf_counter() - started, response
 
 
+def cache_hits(client: httpx.Client) -> float:
+    """How many requests found their executable (the ``nabla_compile_cache_hits`` counter)."""
+    for line in client.get("/metrics").text.splitlines():
+        if line.startswith("nabla_compile_cache_hits"):
+            return float(line.split()[-1])
+    raise RuntimeError("the server's /metrics has no nabla_compile_cache_hits")
+
+
+def until_compiled(client: httpx.Client, payload: bytes, media: str,
+                   seconds: float = 120.0) -> None:
+    """Return once XLA answers ``payload``: the first tier answers a new program's first
+    requests, and XLA compiles it in the background once it is requested again. Requests
+    it until one finds its executable (the cache-hit counter moves)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        hits = cache_hits(client)
+        timed_post(client, payload, media)
+        if cache_hits(client) > hits:
+            return
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"no executable was compiled within {seconds:g} s")
+        time.sleep(0.05)
+
+
 def write_temp(data: bytes, suffix: str) -> Path:
     """A temporary file holding ``data`` (the caller deletes it)."""
     with tempfile.NamedTemporaryFile(suffix=suffix, prefix="nabla-bench-", delete=False) as f:
