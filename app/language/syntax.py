@@ -28,6 +28,7 @@ from typing import Any, cast
 
 from lark import Lark, Token, Transformer
 from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
+from lark.lexer import LexerThread
 
 from app.errors import ExpressionError, LimitError
 from app.language import ambiguity
@@ -281,6 +282,14 @@ _LARK = Lark(_GRAMMAR, parser="lalr", lexer="basic", maybe_placeholders=True,
 #: The same grammar building nothing: it replays a refused text to find what could follow.
 _CHECKER = Lark(_GRAMMAR, parser="lalr", lexer="basic", maybe_placeholders=True,
                 postlex=_LexOnly())
+#: One lexer for every text: ``Lark.lex`` builds a new one (and compiles its regular
+#: expressions) on every call when the parser is LALR, a quarter of a short text's parse.
+_LEXER = _LARK._build_lexer()
+
+
+def _lex(text: str) -> list[Token]:
+    """The tokens of ``text`` (``_LexOnly`` passes them through unchanged)."""
+    return list(LexerThread.from_text(_LEXER, text).lex(None))
 
 
 class _Reader:
@@ -290,7 +299,7 @@ class _Reader:
         """The tree of ``text``, for the variables of ``parse``'s context."""
         transcript = transcribe(text)
         try:
-            lexed = list(_LARK.lex(transcript.text))
+            lexed = _lex(transcript.text)
         except UnexpectedCharacters as error:
             raise _bad_character(text, transcript.origin(error.pos_in_stream or 0)) from None
         tokens = classify(lexed, transcript, _variables.get())
