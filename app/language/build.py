@@ -28,6 +28,7 @@ from app.language.terms import (
     Shape,
     Term,
     broadcast,
+    has_variables,
     is_constant,
     logic_node,
     quotient,
@@ -224,7 +225,7 @@ class Builder:
     def _power(self, node: Syntax) -> Term:
         base, exponent = (self.value(_arg(node, i)) for i in range(2))
         shape = broadcast([base, exponent], node, "raise to a power")
-        if exponent.expr.is_number and not exponent.expr.free_symbols:
+        if exponent.expr.is_number and not has_variables(exponent.expr):
             size = exponent.expr
             magnitude = float("nan") if size is sympy.nan else (  # x^NaN costs nothing
                 abs(float(size)) if size.is_finite else float("inf"))
