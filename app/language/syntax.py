@@ -289,7 +289,7 @@ _LEXER = _LARK._build_lexer()
 
 def _lex(text: str) -> list[Token]:
     """The tokens of ``text`` (``_LexOnly`` passes them through unchanged)."""
-    return list(LexerThread.from_text(_LEXER, text).lex(None))
+    return list(LexerThread.from_text(_LEXER, text).lex(None))  # type: ignore[no-untyped-call]
 
 
 class _Reader:
