@@ -149,15 +149,18 @@ def cache_hits(client: httpx.Client) -> float:
     raise RuntimeError("the server's /metrics has no nabla_compile_cache_hits")
 
 
-def until_compiled(client: httpx.Client, payload: bytes, media: str,
+def until_compiled(client: httpx.Client, payload: bytes | Callable[[int], bytes], media: str,
                    seconds: float = 120.0) -> None:
-    """Return once XLA answers ``payload``: the first tier answers a new program's first
+    """Return once XLA answers the request: the first tier answers a new program's first
     requests, and XLA compiles it in the background once it is requested again. Requests
-    it until one finds its executable (the cache-hit counter moves)."""
+    it until one finds its executable (the cache-hit counter moves). ``payload`` may make
+    the i-th body (another point each time), for a request the response memo would answer."""
     deadline = time.monotonic() + seconds
+    attempt = 0
     while True:
+        attempt += 1
         hits = cache_hits(client)
-        timed_post(client, payload, media)
+        timed_post(client, payload(attempt) if callable(payload) else payload, media)
         if cache_hits(client) > hits:
             return
         if time.monotonic() > deadline:
