@@ -7,7 +7,7 @@ background for the next one.
 
 Both tiers must give the same numbers, and at a pole, a kink or an overflow the NaN and
 infinities of a derivative depend on how each operation's rule is composed (JAX takes the
-Hessian as forward mode over reverse mode; the jets carry dense forward derivatives). So
+Hessian as forward mode over reverse mode; the jets carry forward derivatives). So
 the jets answer only when every number they computed is finite: otherwise ``interpret``
 raises ``NotFinite`` and the request is answered by XLA, whose conventions are the
 service's.

@@ -2,8 +2,11 @@
 
 A new expression answers in milliseconds this way while XLA compiles it in a worker for
 the requests that follow. Each node carries a jet: its value ``v`` (B, k), gradient ``g``
-(B, k, n) and Hessian ``h`` (B, k, n, n) with respect to the n coordinates, for B points;
-``None`` stands for an exact zero. The rules follow JAX's conventions at kinks (``abs'(0)
+(B, k, m) and Hessian ``h`` (B, k, m, m) for B points, over the m coordinates it depends on
+(its support ``s``: a term of a 100-variable sum carries a 2x2 Hessian, not a 100x100 one;
+below ``first_tier.SPARSE_FROM`` coordinates every jet is over all n); ``None`` stands for
+an exact zero. An operation on jets of different supports works over their union.
+The rules follow JAX's conventions at kinks (``abs'(0)
 = 1``, ties of ``max`` split 0.5/0.5, ``relu'(0) = 0``), and a conditional selects the
 taken branch's whole jet, so an untaken branch can never leak NaN into a derivative.
 The rules of functions come from the catalog (``app.language.catalog``), written against
@@ -11,6 +14,8 @@ the jet arithmetic of ``Rules``; the operators' rules are here, as JAX computes 
 product divides by each factor ``y**-1``, an integer power multiplies by repeated squaring.
 XLA on CPU runs with subnormals flushed to zero (FTZ and DAZ, which no flag of XLA turns
 off), so every jet is flushed the same way (``flush``): both tiers give the same numbers.
+``interpret`` walks without flushing and checks every node once at the end: a walk that met
+no subnormal is the flushed one; one that did is walked again, flushing each node.
 A node without a rule raises ``NotInterpretable``; ``program_interpretable`` screens a
 program for them first, and ``app.engine.tiers.JetTier`` falls back to XLA if one slips by.
 """
