@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import math
 import random
+from dataclasses import replace
 from typing import Any
 
 import mpmath
@@ -85,8 +86,8 @@ class Magnitudes(Rules):
                               lambda: tuple(np.abs(d) for d in second()))
 
     def mul(self, a: Jet, b: Jet) -> Jet:
-        product = super().mul(Jet(np.abs(a.v), a.g, a.h), Jet(np.abs(b.v), b.g, b.h))
-        return Jet(a.v * b.v, product.g, product.h)
+        product = super().mul(replace(a, v=np.abs(a.v)), replace(b, v=np.abs(b.v)))
+        return replace(product, v=a.v * b.v)
 
 
 def term_scales(program: Program, points: np.ndarray) -> dict[str, np.ndarray]:

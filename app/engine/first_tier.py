@@ -7,7 +7,7 @@ background for the next one.
 
 Both tiers must give the same numbers, and at a pole, a kink or an overflow the NaN and
 infinities of a derivative depend on how each operation's rule is composed (JAX takes the
-Hessian as forward mode over reverse mode; the jets carry dense forward derivatives). So
+Hessian as forward mode over reverse mode; the jets carry forward derivatives). So
 the jets answer only when every number they computed is finite: otherwise ``interpret``
 raises ``NotFinite`` and the request is answered by XLA, whose conventions are the
 service's.
@@ -30,6 +30,10 @@ MAX_CHARS = 4_000
 MAX_COORDINATES = 128
 #: Bound on points x outputs x n (x n with the Hessian) x nodes: the jets' work and memory.
 MAX_JET_ENTRIES = 30_000_000
+#: From this many coordinates on, each jet carries derivatives over its support only (the
+#: coordinates it depends on); below, over all n, where scattering would cost more than it
+#: saves.
+SPARSE_FROM = 16
 
 __all__ = ["MAX_CHARS", "NotFinite", "NotInterpretable", "interpret", "interpretable",
            "program_interpretable"]
@@ -45,31 +49,53 @@ class NotFinite(NotInterpretable):
 
 
 def variables(layout_names: tuple[str, ...], layout_shapes: tuple[tuple[int, ...], ...],
-              points: Arr, symbol: Callable[[str], sympy.Symbol]) -> dict[sympy.Symbol, Jet]:
-    """The jets of the variables at the points (B, n): seeds of the forward mode."""
+              points: Arr, symbol: Callable[[str], sympy.Symbol],
+              dense: bool = False) -> dict[sympy.Symbol, Jet]:
+    """The jets of the variables at the points (B, n): seeds of the forward mode. Each
+    variable's jet is over its own coordinates (its support), or over all n if ``dense``
+    (the same numbers, at the cost of carrying n-by-n Hessians through every node)."""
     n = points.shape[1]
     env: dict[sympy.Symbol, Jet] = {}
     offset = 0
     for name, shape in zip(layout_names, layout_shapes, strict=True):
         size = shape[0] if shape else 1
-        seed = np.zeros((1, size, n))
-        seed[0, np.arange(size), offset + np.arange(size)] = 1.0
-        env[symbol(name)] = Jet(points[:, offset:offset + size], seed)
+        if dense:
+            seed = np.zeros((1, size, n))
+            seed[0, np.arange(size), offset + np.arange(size)] = 1.0
+            support = None
+        else:
+            seed = np.eye(size)[None]
+            support = tuple(range(offset, offset + size))
+        env[symbol(name)] = Jet(points[:, offset:offset + size], seed, None, support)
         offset += size
     return env
 
 
 def outputs(jet: Jet, batch: int, size: int, n: int, kinds: tuple[str, ...]) -> dict[str, Arr]:
-    """A jet as value (B, size), gradient (B, size, n) and Hessian (B, size, n, n) arrays."""
+    """A jet as value (B, size), gradient (B, size, n) and Hessian (B, size, n, n) arrays:
+    its derivatives over its support, placed among zeros."""
     out: dict[str, Arr] = {}
     if "value" in kinds:
         out["value"] = np.broadcast_to(jet.v, (batch, size))
     if "gradient" in kinds:
-        g = np.zeros((1, 1, n)) if jet.g is None else jet.g
+        g = np.zeros((1, 1, n)) if jet.g is None else dense(jet.g, jet.s, n, 1)
         out["gradient"] = np.broadcast_to(g, (batch, size, n))
     if "hessian" in kinds:
-        h = np.zeros((1, 1, n, n)) if jet.h is None else flush(jet.h)
+        h = np.zeros((1, 1, n, n)) if jet.h is None else dense(flush(jet.h), jet.s, n, 2)
         out["hessian"] = np.broadcast_to(h, (batch, size, n, n))
+    return out
+
+
+def dense(x: Arr, support: tuple[int, ...] | None, n: int, axes: int) -> Arr:
+    """A derivative over ``support`` (None: all n coordinates) as one over all n."""
+    if support is None:
+        return x
+    out = np.zeros(x.shape[:-axes] + (n,) * axes)
+    index = np.asarray(support)
+    if axes == 1:
+        out[..., index] = x
+    else:
+        out[..., index[:, None], index] = x
     return out
 
 
@@ -82,6 +108,16 @@ def interpretable(chars: int, n: int, size: int, count: int, kinds: tuple[str, .
     return count * per_point <= MAX_JET_ENTRIES
 
 
+def _walk(evaluator: JetEvaluator, program: Program, kinds: tuple[str, ...],
+          batch: int) -> dict[str, Arr]:
+    """The program's outputs, each (B, outputs, ...)."""
+    n = program.layout.n
+    if program.stacked:
+        parts = [outputs(evaluator.walk(e), batch, 1, n, kinds) for e in program.exprs]
+        return {k: np.concatenate([p[k] for p in parts], axis=1) for k in kinds}
+    return outputs(evaluator.walk(program.exprs[0]), batch, program.outputs, n, kinds)
+
+
 def interpret(program: Program, kinds: tuple[str, ...], points: np.ndarray,
               batched: bool) -> dict[str, np.ndarray]:
     """Value, gradient, Hessian at a point (n,) or points (N, n), shaped as ``evaluate``'s."""
@@ -90,13 +126,11 @@ def interpret(program: Program, kinds: tuple[str, ...], points: np.ndarray,
     batch, n = z.shape[0], layout.n
     order = 2 if "hessian" in kinds else 1
     with np.errstate(all="ignore"):
-        evaluator = JetEvaluator(variables(layout.names, layout.shapes, z, variable_symbol),
-                                 n, order)
-        if program.stacked:
-            parts = [outputs(evaluator.walk(e), batch, 1, n, kinds) for e in program.exprs]
-            result = {k: np.concatenate([p[k] for p in parts], axis=1) for k in kinds}
-        else:
-            result = outputs(evaluator.walk(program.exprs[0]), batch, program.outputs, n, kinds)
+        env = variables(layout.names, layout.shapes, z, variable_symbol, n < SPARSE_FROM)
+        evaluator = JetEvaluator(env, n, order, flush_each=False)
+        result = _walk(evaluator, program, kinds, batch)
+        if evaluator.subnormal():  # rare: walk again, flushing each node as XLA does
+            result = _walk(JetEvaluator(env, n, order), program, kinds, batch)
     if not program.vector_valued:
         result = {k: v[:, 0] for k, v in result.items()}
     if not batched:

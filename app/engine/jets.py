@@ -2,8 +2,11 @@
 
 A new expression answers in milliseconds this way while XLA compiles it in a worker for
 the requests that follow. Each node carries a jet: its value ``v`` (B, k), gradient ``g``
-(B, k, n) and Hessian ``h`` (B, k, n, n) with respect to the n coordinates, for B points;
-``None`` stands for an exact zero. The rules follow JAX's conventions at kinks (``abs'(0)
+(B, k, m) and Hessian ``h`` (B, k, m, m) for B points, over the m coordinates it depends on
+(its support ``s``: a term of a 100-variable sum carries a 2x2 Hessian, not a 100x100 one;
+below ``first_tier.SPARSE_FROM`` coordinates every jet is over all n); ``None`` stands for
+an exact zero. An operation on jets of different supports works over their union.
+The rules follow JAX's conventions at kinks (``abs'(0)
 = 1``, ties of ``max`` split 0.5/0.5, ``relu'(0) = 0``), and a conditional selects the
 taken branch's whole jet, so an untaken branch can never leak NaN into a derivative.
 The rules of functions come from the catalog (``app.language.catalog``), written against
@@ -11,12 +14,15 @@ the jet arithmetic of ``Rules``; the operators' rules are here, as JAX computes 
 product divides by each factor ``y**-1``, an integer power multiplies by repeated squaring.
 XLA on CPU runs with subnormals flushed to zero (FTZ and DAZ, which no flag of XLA turns
 off), so every jet is flushed the same way (``flush``): both tiers give the same numbers.
+``interpret`` walks without flushing and checks every node once at the end: a walk that met
+no subnormal is the flushed one; one that did is walked again, flushing each node.
 A node without a rule raises ``NotInterpretable``; ``program_interpretable`` screens a
 program for them first, and ``app.engine.tiers.JetTier`` falls back to XLA if one slips by.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -32,6 +38,9 @@ from app.language.ieee import flush, integer_power
 from app.language.walk import VECTOR_OPERANDS, Walker, divides, integer_args
 
 Arr = np.ndarray
+_SMALLEST_NORMAL = np.finfo(np.float64).tiny
+#: The coordinates a jet's derivatives are over: sorted indices, or None for all n.
+Support = tuple[int, ...] | None
 
 
 class NotInterpretable(Exception):
@@ -40,11 +49,15 @@ class NotInterpretable(Exception):
 
 @dataclass
 class Jet:
-    """A value with its first and (optionally) second derivatives; None means zero."""
+    """A value with its first and (optionally) second derivatives; None means zero.
+
+    ``s`` is the jet's support: the sorted coordinates its derivatives may be nonzero on,
+    the last axis of ``g`` and the last two of ``h``; None stands for all n coordinates."""
 
     v: Arr
     g: Arr | None = None
     h: Arr | None = None
+    s: Support = None
 
 
 def _outer(a: Arr, b: Arr) -> Arr:
@@ -52,17 +65,81 @@ def _outer(a: Arr, b: Arr) -> Arr:
     return product
 
 
-def _add(a: Arr | None, b: Arr | None) -> Arr | None:
-    return b if a is None else a if b is None else a + b
-
-
 def _scale(c: Arr, a: Arr | None, axes: int) -> Arr | None:
-    return None if a is None else c.reshape(c.shape + (1,) * axes) * a
+    if a is None:
+        return None
+    scaled: Arr = c[..., None] * a if axes == 1 else c[..., None, None] * a
+    return scaled
+
+
+def _union(supports: list[Support]) -> Support:
+    """The smallest support holding each of ``supports``."""
+    first = supports[0]
+    if len(supports) == 1 or all(s == first for s in supports):
+        return first
+    if any(s is None for s in supports):
+        return None
+    return tuple(sorted(set().union(*supports)))  # type: ignore[arg-type]
+
+
+@functools.lru_cache(maxsize=4096)
+def _index(s: Support, u: Support, axes: int) -> Any:
+    """The index of ``out[index]`` that reaches, in a derivative over the support ``u``, the
+    entries over ``s`` (a subset of ``u``): slices where ``s`` is consecutive in ``u``."""
+    if u is None:
+        positions = list(s)  # type: ignore[arg-type]
+    else:
+        at = {c: i for i, c in enumerate(u)}
+        positions = [at[c] for c in s]  # type: ignore[union-attr]
+    if positions[-1] - positions[0] == len(positions) - 1:
+        span = slice(positions[0], positions[-1] + 1)
+        return (Ellipsis, span) if axes == 1 else (Ellipsis, span, span)
+    where = np.asarray(positions)
+    return (Ellipsis, where) if axes == 1 else (Ellipsis, where[:, None], where)
+
+
+def _widen(x: Arr, s: Support, u: Support, n: int, axes: int) -> Arr:
+    """``x`` over the support ``s`` as an array over the wider support ``u``, zeros added."""
+    if s == u:
+        return x
+    m = n if u is None else len(u)
+    out = np.zeros(x.shape[:-axes] + (m,) * axes)
+    out[_index(s, u, axes)] = x
+    return out
+
+
+def _total(terms: list[tuple[Arr | None, Support]], n: int, axes: int) -> tuple[Arr | None,
+                                                                           Support]:
+    """The sum of derivatives (None: zero) over their supports, added in order, and its
+    support. Where a term lacks a coordinate, the dense sum would add an exact zero: the
+    same number (up to the sign of a zero)."""
+    present = [(x, s) for x, s in terms if x is not None]
+    if not present:
+        return None, None
+    u = _union([s for _, s in present])
+    if all(s == u for _, s in present):
+        total = present[0][0]
+        for x, _ in present[1:]:
+            total = total + x
+        return total, u
+    m = n if u is None else len(u)
+    prefix = present[0][0].shape[:-axes]
+    if any(x.shape[:-axes] != prefix for x, _ in present):
+        prefix = np.broadcast_shapes(*(x.shape[:-axes] for x, _ in present))
+    out = np.zeros(prefix + (m,) * axes)
+    for x, s in present:
+        if s == u:
+            out += x
+        else:
+            out[_index(s, u, axes)] += x
+    return out, u
 
 
 class Rules:
     """Jet arithmetic for a given derivative order (1: gradient, 2: Hessian too) and n
-    coordinates: the ``JetAlgebra`` that the catalog's rules are written against."""
+    coordinates: the ``JetAlgebra`` that the catalog's rules are written against. Each jet
+    carries derivatives over its support only; an operation on two jets works over the
+    union of their supports."""
 
     def __init__(self, order: int, n: int) -> None:
         self.order = order
@@ -85,54 +162,92 @@ class Rules:
             second = f2() if callable(f2) else f2
             h = _scale(f1, a.h, 2)
             if second is not None:
-                h = _add(h, _scale(second, _outer(a.g, a.g), 2))
-        return Jet(f0, g, h)
+                curve = _scale(second, _outer(a.g, a.g), 2)
+                h = curve if h is None else h + curve
+        return Jet(f0, g, h, a.s)
 
     def combine(self, value: Arr, weighted: list[tuple[Arr, Jet]]) -> Jet:
         """A jet of ``value`` whose derivatives are the weighted sums of the jets' (max and
         min, as JAX weighs them: 1, 0, or 1/2 at a tie)."""
-        g = h = None
-        for weight, jet in weighted:
-            g = _add(g, _scale(weight, jet.g, 1))
-            h = _add(h, _scale(weight, jet.h, 2))
-        return Jet(value, g, h if self.order >= 2 else None)
+        g, s = _total([(_scale(w, jet.g, 1), jet.s) for w, jet in weighted], self.n, 1)
+        h = None
+        if self.order >= 2:
+            h = self._hessian([(_scale(w, jet.h, 2), jet.s) for w, jet in weighted], s)
+        return Jet(value, g, h, s)
+
+    def _hessian(self, terms: list[tuple[Arr | None, Support]], s: Support) -> Arr | None:
+        """The sum of Hessian terms, over the support ``s`` of the gradient (which holds
+        theirs)."""
+        h, u = _total(terms, self.n, 2)
+        return None if h is None else _widen(h, u, s, self.n, 2)
+
+    def _cross(self, a: Jet, b: Jet, s: Support) -> Arr:
+        """outer(a', b') + outer(b', a') over the support ``s``."""
+        ag = _widen(a.g, a.s, s, self.n, 1)  # type: ignore[arg-type]
+        bg = _widen(b.g, b.s, s, self.n, 1)  # type: ignore[arg-type]
+        cross: Arr = _outer(ag, bg) + _outer(bg, ag)
+        return cross
 
     def binary(self, a: Jet, b: Jet, f: Arr, fa: Arr, fb: Arr,
                second: Callable[[], tuple[Arr, Arr, Arr]]) -> Jet:
         """f(a, b) from its partial derivatives (``second`` gives faa, fab, fbb)."""
-        g = _add(_scale(fa, a.g, 1), _scale(fb, b.g, 1))
+        g, s = _total([(_scale(fa, a.g, 1), a.s), (_scale(fb, b.g, 1), b.s)], self.n, 1)
         h = None
         if self.order >= 2 and g is not None:
             faa, fab, fbb = second()
-            h = _add(_scale(fa, a.h, 2), _scale(fb, b.h, 2))
+            terms = [(_scale(fa, a.h, 2), a.s), (_scale(fb, b.h, 2), b.s)]
             if a.g is not None:
-                h = _add(h, _scale(faa, _outer(a.g, a.g), 2))
+                terms.append((_scale(faa, _outer(a.g, a.g), 2), a.s))
             if b.g is not None:
-                h = _add(h, _scale(fbb, _outer(b.g, b.g), 2))
+                terms.append((_scale(fbb, _outer(b.g, b.g), 2), b.s))
             if a.g is not None and b.g is not None:
-                h = _add(h, _scale(fab, _outer(a.g, b.g) + _outer(b.g, a.g), 2))
-        return Jet(f, g, h)
+                terms.append((_scale(fab, self._cross(a, b, s), 2), s))
+            h = self._hessian(terms, s)
+        return Jet(f, g, h, s)
 
     def add(self, a: Jet, b: Jet) -> Jet:
-        return Jet(a.v + b.v, _add(a.g, b.g), _add(a.h, b.h))
+        return self.add_all([a, b])
+
+    def add_all(self, jets: list[Jet]) -> Jet:
+        """The sum of the jets, added in order (one pass over the union of their supports,
+        not one per term)."""
+        v = jets[0].v
+        for jet in jets[1:]:
+            v = v + jet.v
+        g, s = _total([(jet.g, jet.s) for jet in jets], self.n, 1)
+        h = self._hessian([(jet.h, jet.s) for jet in jets], s)
+        return Jet(v, g, h, s)
 
     def mul(self, a: Jet, b: Jet) -> Jet:
-        g = _add(_scale(a.v, b.g, 1), _scale(b.v, a.g, 1))
+        if a.g is None or b.g is None:  # a constant factor: the other's jet, scaled
+            c, x = (a, b) if a.g is None else (b, a)
+            h = _scale(c.v, x.h, 2) if self.order >= 2 else None
+            return Jet(a.v * b.v, _scale(c.v, x.g, 1), h, x.s)
+        g, s = _total([(_scale(a.v, b.g, 1), b.s), (_scale(b.v, a.g, 1), a.s)], self.n, 1)
         h = None
         if self.order >= 2:
-            h = _add(_scale(a.v, b.h, 2), _scale(b.v, a.h, 2))
+            terms = [(_scale(a.v, b.h, 2), b.s), (_scale(b.v, a.h, 2), a.s)]
             if a.g is not None and b.g is not None:
-                h = _add(h, _outer(a.g, b.g) + _outer(b.g, a.g))
-        return Jet(a.v * b.v, g, h)
+                terms.append((self._cross(a, b, s), s))
+            h = self._hessian(terms, s)
+        return Jet(a.v * b.v, g, h, s)
 
     def select(self, mask: Arr, a: Jet, b: Jet) -> Jet:
         """where(mask, a, b) on whole jets."""
         v = np.where(mask, a.v, b.v)
-        g = None if a.g is None and b.g is None else np.where(
-            mask[..., None], _zero_if_none(a.g, a.v), _zero_if_none(b.g, b.v))
+        if a.g is None and b.g is None:
+            return Jet(v)
+        s = _union([j.s for j in (a, b) if j.g is not None])
+        g = np.where(mask[..., None], self._over(a, a.g, s, 1), self._over(b, b.g, s, 1))
         h = None if a.h is None and b.h is None else np.where(
-            mask[..., None, None], _zero_if_none(a.h, a.v, 2), _zero_if_none(b.h, b.v, 2))
-        return Jet(v, g, h)
+            mask[..., None, None], self._over(a, a.h, s, 2), self._over(b, b.h, s, 2))
+        return Jet(v, g, h, s)
+
+    def _over(self, jet: Jet, x: Arr | None, s: Support, axes: int) -> Arr:
+        """A derivative of ``jet`` over the support ``s`` (zeros where it is None)."""
+        if x is None:
+            return np.zeros(jet.v.shape + (1,) * axes)
+        return _widen(x, jet.s, s, self.n, axes)
 
     def divide(self, a: Jet, b: Jet) -> Jet:
         """a / b, with JAX's partial derivatives: 1/b, and -a * b**-2."""
@@ -145,25 +260,29 @@ class Rules:
         """a**k for an integer k, as ``lax.integer_pow`` and its derivatives."""
         if k == 0:
             return Jet(np.ones_like(a.v))
-        second = (lambda: np.zeros_like(a.v)) if k == 1 else (
-            lambda: k * ((k - 1) * integer_power(a.v, k - 2)))
+        if k == 1:
+            second: Callable[[], Arr] = lambda: np.zeros_like(a.v)  # noqa: E731
+        elif k == 2:  # 2 * (1 * a**0), the same numbers
+            second = lambda: np.full_like(a.v, 2.0)  # noqa: E731
+        else:
+            second = lambda: k * ((k - 1) * integer_power(a.v, k - 2))  # noqa: E731
         return self.chain(a, integer_power(a.v, k), k * integer_power(a.v, k - 1), second)
 
     def broadcast(self, a: Jet, length: int, n: int) -> Jet:
         """A jet as a vector of ``length`` (a folded scalar is repeated)."""
         shape = (a.v.shape[0], length)
         g = None if a.g is None else np.broadcast_to(a.g, (*shape, a.g.shape[-1]))
-        h = None if a.h is None else np.broadcast_to(a.h, (*shape, n, n))
-        return Jet(np.broadcast_to(a.v, shape), g, h)
+        h = None if a.h is None else np.broadcast_to(a.h, (*shape, *a.h.shape[-2:]))
+        return Jet(np.broadcast_to(a.v, shape), g, h, a.s)
 
     def reduce_sum(self, a: Jet) -> Jet:
         return Jet(a.v.sum(1, keepdims=True),
                    None if a.g is None else a.g.sum(1, keepdims=True),
-                   None if a.h is None else a.h.sum(1, keepdims=True))
+                   None if a.h is None else a.h.sum(1, keepdims=True), a.s)
 
     def take(self, a: Jet, index: Any) -> Jet:
         return Jet(a.v[:, index], None if a.g is None else a.g[:, index],
-                   None if a.h is None else a.h[:, index])
+                   None if a.h is None else a.h[:, index], a.s)
 
 
 def _flush_jet(jet: Jet) -> Jet:
@@ -172,11 +291,7 @@ def _flush_jet(jet: Jet) -> Jet:
     unflushed subnormal there moves an answer by less than 4 (1.8e308 * 2.2e-308), and only
     where a derivative exceeds 1e296. Flushing each node's n-by-n entries would cost a
     third of the time of the 100-variable Rosenbrock's Hessian."""
-    return Jet(flush(jet.v), None if jet.g is None else flush(jet.g), jet.h)
-
-
-def _zero_if_none(x: Arr | None, like: Arr, axes: int = 1) -> Arr:
-    return np.zeros(like.shape + (1,) * axes) if x is None else x
+    return Jet(flush(jet.v), None if jet.g is None else flush(jet.g), jet.h, jet.s)
 
 
 def _constant(value: float | bool) -> Jet:
@@ -199,14 +314,25 @@ LOGIC: dict[type, Callable[..., Arr]] = {
 class JetEvaluator(Walker[Any]):
     """Evaluates a SymPy tree to jets (numbers) and boolean arrays (conditions)."""
 
-    def __init__(self, env: dict[sympy.Symbol, Jet], n: int, order: int) -> None:
+    def __init__(self, env: dict[sympy.Symbol, Jet], n: int, order: int,
+                 flush_each: bool = True) -> None:
         super().__init__()
         self.env = env
         self.n = n
         self.rules = Rules(order, n)
+        self.flush_each = flush_each
 
     def finish(self, node: sympy.Basic, value: Any) -> Any:
-        return _flush_jet(value) if isinstance(value, Jet) else value
+        return _flush_jet(value) if self.flush_each and isinstance(value, Jet) else value
+
+    def subnormal(self) -> bool:
+        """Whether a node's value or gradient holds a subnormal number. Where none does,
+        flushing each node (``flush_each``) would have changed nothing, so a walk without
+        it gave the same numbers, for one check instead of one per node."""
+        parts = [x.ravel() for jet in self.memo.values() if isinstance(jet, Jet)
+                 for x in (jet.v, jet.g) if x is not None]
+        magnitude = np.abs(np.concatenate(parts)) if parts else np.zeros(0)
+        return bool(np.any((magnitude < _SMALLEST_NORMAL) & (magnitude > 0)))
 
     def leaf(self, node: sympy.Basic) -> Any:
         if isinstance(node, sympy.Symbol):
@@ -225,7 +351,7 @@ class JetEvaluator(Walker[Any]):
         kind = type(node)
         rules = self.rules
         if kind is sympy.Add:
-            return _fold(rules.add, args)
+            return rules.add_all(args)
         if kind is sympy.Mul:
             result = rules.divide(_constant(1.0), args[0]) if divides(node)[0] else args[0]
             for factor, divisor in zip(args[1:], divides(node)[1:], strict=True):
@@ -277,13 +403,6 @@ class JetEvaluator(Walker[Any]):
         for (expr, _), mask in reversed(list(zip(node.args, taken, strict=True))):
             result = self.rules.select(mask, self.walk(expr), result)
         return result
-
-
-def _fold(op: Callable[[Any, Any], Any], items: list[Any]) -> Any:
-    result = items[0]
-    for item in items[1:]:
-        result = op(result, item)
-    return result
 
 
 #: Node types with a rule: the catalog's functions, the operators, and structure.
