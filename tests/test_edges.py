@@ -47,6 +47,7 @@ def listed(out: dict[str, Any], field: str) -> list[str]:
     ("1 / x", -5e-324, -math.inf),     # the sign of a flushed subnormal is kept
     ("atan2(1e-310, x)", -1.0, math.pi),
     ("atan2(x, x)", 5e-324, 0.0),      # XLA's atan2 saw the subnormal itself: pi/2
+    ("x * 1e-10 * 1e20", 1e-300, 0.0),  # a partial product is flushed: 1e-290 before
 ], ids=str)
 def test_subnormals_are_flushed_on_both_tiers(run: Any, expression: str, x: float,
                                               value: float) -> None:

@@ -226,3 +226,25 @@ def test_every_catalog_example_is_the_same_sparse_and_dense(function: Function) 
     shifts = np.random.default_rng(len(function.name)).uniform(-1, 1, (3, base.size))
     points = np.vstack([base, base + shifts, base * 0.0])
     assert_same(walk(prog, points, False), walk(prog, points, True))
+
+
+@pytest.mark.parametrize("n", [3, SPARSE_FROM + 4])
+def test_a_subnormal_partial_product_is_flushed_as_xla_flushes_it(n: int) -> None:
+    """XLA on CPU flushes subnormals (FTZ/DAZ) after each multiplication; ``interpret`` walks
+    once without flushing and again, flushing, when a node or a partial product was
+    subnormal. x0 * x1 * 1e20 at x0 = 1e-300, x1 = 1e-10: x0 * x1 = 1e-310 is subnormal and
+    becomes 0, so the value is 0 (not 1e-290); the gradient (x1 1e20, x0 1e20) is normal."""
+    others = " + ".join(f"x{i}" for i in range(2, n))
+    text = f"x0 * x1 * 1e20 + 0 * ({others})"
+    prog = program([text], [(f"x{i}", ()) for i in range(n)])
+    point = np.array([1e-300, 1e-10, *np.ones(n - 2)])
+    result = interpret(prog, KINDS, point, False)
+    assert float(result["value"]) == 0.0
+    assert np.array_equal(result["gradient"], [1e-10 * 1e20, 1e-300 * 1e20, *np.zeros(n - 2)])
+    hessian = np.zeros((n, n))
+    hessian[0, 1] = hessian[1, 0] = 1e20
+    assert np.array_equal(result["hessian"], hessian)
+    # Nothing subnormal at x0 = 1e-200: nothing flushed, 1e-200 * 1e-10 * 1e20 = 1e-190.
+    point[0] = 1e-200
+    result = interpret(prog, KINDS, point, False)
+    assert float(result["value"]) == pytest.approx(1e-190, rel=1e-15)

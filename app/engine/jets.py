@@ -321,15 +321,26 @@ class JetEvaluator(Walker[Any]):
         self.n = n
         self.rules = Rules(order, n)
         self.flush_each = flush_each
+        # The partial products of products of three or more factors: XLA multiplies them
+        # one pair at a time, each flushed, so they are steps of the walk as nodes are.
+        self.steps: list[Jet] = []
 
     def finish(self, node: sympy.Basic, value: Any) -> Any:
         return _flush_jet(value) if self.flush_each and isinstance(value, Jet) else value
 
+    def _step(self, jet: Jet) -> Jet:
+        """A partial product: flushed as a node is, or kept for ``subnormal``'s check."""
+        if self.flush_each:
+            return _flush_jet(jet)
+        self.steps.append(jet)
+        return jet
+
     def subnormal(self) -> bool:
-        """Whether a node's value or gradient holds a subnormal number. Where none does,
-        flushing each node (``flush_each``) would have changed nothing, so a walk without
-        it gave the same numbers, for one check instead of one per node."""
-        parts = [x.ravel() for jet in self.memo.values() if isinstance(jet, Jet)
+        """Whether a node's (or a partial product's) value or gradient holds a subnormal
+        number. Where none does, flushing each (``flush_each``) would have changed nothing,
+        so a walk without it gave the same numbers, for one check instead of one per node."""
+        jets = [*self.memo.values(), *self.steps]
+        parts = [x.ravel() for jet in jets if isinstance(jet, Jet)
                  for x in (jet.v, jet.g) if x is not None]
         magnitude = np.abs(np.concatenate(parts)) if parts else np.zeros(0)
         return bool(np.any((magnitude < _SMALLEST_NORMAL) & (magnitude > 0)))
@@ -354,8 +365,12 @@ class JetEvaluator(Walker[Any]):
             return rules.add_all(args)
         if kind is sympy.Mul:
             result = rules.divide(_constant(1.0), args[0]) if divides(node)[0] else args[0]
-            for factor, divisor in zip(args[1:], divides(node)[1:], strict=True):
+            last = len(args) - 2
+            for i, (factor, divisor) in enumerate(zip(args[1:], divides(node)[1:],
+                                                      strict=True)):
                 result = rules.divide(result, factor) if divisor else rules.mul(result, factor)
+                if i < last:  # the last product is the node's, flushed by ``finish``
+                    result = self._step(result)
             return result
         if kind is sympy.Pow:
             return self._pow(node, args)
