@@ -8,6 +8,7 @@ thread, and every thread inherits it.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import os
 import resource
@@ -26,15 +27,19 @@ if TYPE_CHECKING:
 
 def start_worker(memory_bytes: int, idle: bool = False, cache_folder: str | None = None,
                  cache_max_bytes: int = 0) -> None:
-    """A new worker's first steps (pebble's initializer): signals, priority, memory cap, then
-    JAX, with the persistent compile cache in ``cache_folder`` (checked by the server; None:
-    off) kept within ``cache_max_bytes``, warmed up with one compile. An ``idle`` worker
-    (background compiles) runs only on CPU time nothing else wants."""
+    """A new worker's first steps (pebble's initializer): signals, memory cap, then JAX, with
+    the persistent compile cache in ``cache_folder`` (checked by the server; None: off) kept
+    within ``cache_max_bytes``, warmed up with one compile, then its priority.
+
+    A worker warms up at the server's priority, and only then yields the CPU (nice 10) to the
+    server's warm requests: its pool is not ready until it is warm, and a warm-up at nice 10
+    on a loaded machine took 20-50 s of wall time instead of 1 s (the chaos test's recovery
+    after a fault). An ``idle`` worker (background compiles: no request waits for its pool)
+    runs only on CPU time nothing else wants, from its start."""
     obey_only_parent()  # first: before JAX starts its threads
     if idle:
         lowest_priority()
-    else:
-        os.nice(10)  # cold work yields the CPU to the server's warm requests
+    niceness = min(19, os.getpriority(os.PRIO_PROCESS, 0) + 10)
     if memory_bytes > 0:
         resource.setrlimit(resource.RLIMIT_DATA, (memory_bytes, memory_bytes))
     from app.config import Limits
@@ -50,15 +55,30 @@ def start_worker(memory_bytes: int, idle: bool = False, cache_folder: str | None
     # JAX and SymPy as loaded and warmed up stay for the worker's life: out of the cyclic
     # collector's way, so that no task pays for a full collection of them (~120 ms).
     gc.freeze()
+    if not idle:
+        every_thread(lambda tid: os.setpriority(os.PRIO_PROCESS, tid, niceness))
+
+
+def every_thread(change: Callable[[int], None]) -> None:
+    """``change`` each thread of this process (by its id), and any that one of them started
+    meanwhile. Linux keeps a priority per thread, and JAX started its threads during the
+    warm-up: changing the process's own (the main thread's) would leave them as they were."""
+    done: set[int] = set()
+    while todo := {int(tid) for tid in os.listdir("/proc/self/task")} - done:
+        for tid in todo:
+            with contextlib.suppress(ProcessLookupError):  # the thread ended meanwhile
+                change(tid)
+        done |= todo
 
 
 def lowest_priority() -> None:
-    """Linux's SCHED_IDLE for this process and the threads it starts (nice 19 where that
-    is not allowed): speculation takes no CPU from requests, nor from compiles they wait for."""
+    """Linux's SCHED_IDLE for every thread of this process, and so for those they start
+    (nice 19 where that is not allowed): speculation takes no CPU from requests, nor from
+    compiles they wait for."""
     try:
-        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+        every_thread(lambda tid: os.sched_setscheduler(tid, os.SCHED_IDLE, os.sched_param(0)))
     except (AttributeError, OSError):
-        os.nice(19)
+        every_thread(lambda tid: os.setpriority(os.PRIO_PROCESS, tid, 19))
 
 
 def obey_only_parent() -> None:

@@ -111,10 +111,19 @@ class CompilePool:
                       self.settings.cache_max_bytes),
             context=multiprocessing.get_context("spawn"),
         )
-        self._started_at = time.monotonic()
+        started = self._started_at = time.monotonic()
         warm = pool.schedule(ready)  # done once a worker has started and warmed up
-        warm.add_done_callback(lambda _: self.warmup.observe(time.monotonic() - self._started_at))
+        warm.add_done_callback(lambda future: self._warmed(future, started))
         return pool, warm
+
+    def _warmed(self, warm: Future[Any], started: float) -> None:
+        """A pool's first worker is warm (or the pool went down before it was)."""
+        if warm.cancelled() or warm.exception() is not None:
+            return  # torn down: its time says nothing of a warm-up
+        seconds = time.monotonic() - started
+        self.warmup.observe(seconds)
+        logger.info("worker pool warm", extra={"fields": {
+            "pool": self.name, "seconds": round(seconds, 2)}})
 
     @property
     def ready(self) -> bool:
