@@ -67,6 +67,10 @@ class Engine:
         self.parse_pool: CompilePool | None = None
         self.background_pool: CompilePool | None = None  # started with the first hot program
         self._compiles: SingleFlight[CompileSpec, XlaTier] = SingleFlight()
+        # Background compiles in flight (idle priority), and the compiles of their specs that
+        # a request started meanwhile: a loaded machine may give the idle worker no CPU.
+        self._speculating: set[CompileSpec] = set()
+        self._urgent: SingleFlight[CompileSpec, XlaTier] = SingleFlight()
         self._parses: SingleFlight[Hashable, Parsed] = SingleFlight()
         self._done_by: dict[CompileSpec, float] = {}  # compile -> when it should be done
         # Compiles refused as too complex (by the budget, the memory cap or the estimate):
@@ -204,9 +208,15 @@ class Engine:
         if refused is not None and refused.get("code") == "too_complex":
             raise RemoteProblem(refused)
         self.speculation.withdraw(key)  # a request waits for it: no longer speculation
-        if key not in self._compiles:
-            self._admit(spec, allowance, self._estimate(spec) if seconds is None else seconds)
-        work = self._compiles.start(key, lambda: self._compile(spec))
+        if key in self._speculating:
+            # Its compile runs on the idle-priority worker, which a busy machine starves: the
+            # request's own compile runs on the compile workers (the first done is kept).
+            work = self._urgent.start(key, lambda: self._compile(spec))
+        else:
+            if key not in self._compiles:
+                self._admit(spec, allowance,
+                            self._estimate(spec) if seconds is None else seconds)
+            work = self._compiles.start(key, lambda: self._compile(spec))
         return await admission.within(allowance, work, "its compile", lambda: max(
             0.0, self._done_by.get(key, 0.0) - time.monotonic()))
 
@@ -296,7 +306,11 @@ class Engine:
             if (key in self._compiles or key in self._uncompilable or key in self.executables
                     or len(self._compiles) >= self.settings.max_pending_compiles):
                 return
-            await self._compiles.start(key, lambda: self._compile(key, background=True))
+            self._speculating.add(key)
+            try:
+                await self._compiles.start(key, lambda: self._compile(key, background=True))
+            finally:
+                self._speculating.discard(key)
         except Unavailable:
             pass  # a fault of ours, or too busy: a later request tries again
         except NablaError as error:  # too complex for XLA: keep answering with jets
