@@ -16,6 +16,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+import sympy
 
 from app.config import Limits, Settings
 from app.engine.compilation import CompileSpec, build_program
@@ -197,12 +198,15 @@ def test_deep_trees_build_and_evaluate(run: Any, expression: str) -> None:
 # --- trees travel between processes as built ---------------------------------------------
 
 @pytest.mark.parametrize("text", ["x/x", "exp(log(x))", "0*log(x) + sqrt(x)^2",
-                                  "where(not (log(x) > 0) or (x <= 0), max(x, 1, x), 2)"])
+                                  "where(not (log(x) > 0) or (x <= 0), max(x, 1, x), 2)",
+                                  "x + x + 2*x*x*3 - x*(x - 1)*x/x + (x*x)*x + 0*x*1",
+                                  "sum(100*(x - x^2)^2 + (1 - x)^2 + x*x*x)"])
 def test_a_pickled_program_is_the_same_tree(text: str) -> None:
     spec = CompileSpec((text,), False, (("x", ()),), (), ("value",), None, 1)
     program = build_program(spec, Limits())
     again = pickle.loads(pickle.dumps(program))
     assert again.exprs == program.exprs
+    assert [sympy.srepr(e) for e in again.exprs] == [sympy.srepr(e) for e in program.exprs]
     value = Evaluator({variable_symbol("x"): jnp.asarray(-1.0)}).walk(again.exprs[0])
     expected = Evaluator({variable_symbol("x"): jnp.asarray(-1.0)}).walk(program.exprs[0])
     np.testing.assert_array_equal(value, expected)

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import sympy
-from sympy.core.operations import LatticeOp
+from sympy.core.operations import AssocOp, LatticeOp
 from sympy.functions.elementary.piecewise import ExprCondPair
 
 #: A packed tree: one entry per distinct node, arguments first, the root last. An entry is
@@ -33,6 +33,11 @@ def unevaluated(kind: type, args: Sequence[Any]) -> Any:
         return node
     if kind is ExprCondPair:
         return ExprCondPair(*args)
+    if issubclass(kind, AssocOp):  # Add, Mul: what evaluate=False does, without sympifying,
+        # dropping identities (a built tree has none) or the cache: half of the 5 ms it
+        # takes to make a 100-variable Rosenbrock's 800 nodes again
+        made: Any = kind
+        return made._exec_constructor_postprocessors(made._from_args(args))
     return kind(*args, evaluate=False)
 
 
