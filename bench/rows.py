@@ -14,6 +14,7 @@ import ormsgpack
 
 from bench import expressions as ex
 from bench import servers
+from bench.baselines import WARMUP_CASE
 from bench.core import GIB, Bench, Row, baseline, check, ms
 from bench.load import (
     DECODERS,
@@ -100,6 +101,11 @@ def cold_nabla(bench: Bench) -> list[float]:
         server = bench.main_server()
         seconds = []
         with httpx.Client(base_url=server.url, timeout=120) as client:
+            # The baselines' one throwaway case (bench.baselines.WARMUP_CASE), sent first
+            # here too, in its variables, so both sides start from the same warm-up.
+            warmup = WARMUP_CASE
+            check(timed_post(client, {"expression": warmup["expression"], "at": dict(
+                zip(warmup["names"], warmup["point"], strict=True))})[1], "cold warm-up")
             for case in _cold_cases(bench):
                 elapsed, response = timed_post(client, ex.cold_body(case["expression"]))
                 check(response, f"cold {case['expression']!r}")
