@@ -106,10 +106,12 @@ def bomb_body(salt: int, variables: int = 25) -> dict[str, Any]:
             "at": {f"x{i}": 0.1 * (i + 1) for i in range(variables)}}
 
 
-def wrk_script(body: dict[str, Any], distinct: bool = False) -> str:
+def wrk_script(body: dict[str, Any], distinct: bool = False, first: int = 0) -> str:
     """A wrk Lua script that POSTs ``body`` as JSON to /v1/differentiate; with ``distinct``,
     each request moves the first coordinate of ``at`` a little, so no two bodies are equal
-    (no response memo can answer: every request is computed)."""
+    (no response memo can answer: every request is computed). Its n-th request moves it by
+    (``first`` + n) 1e-9: give each run of wrk its own ``first`` (``run_wrk`` does), or a run
+    repeats the bodies of the one before, which the memo then answers."""
     payload = orjson.dumps(body).decode()
     script = ('wrk.method = "POST"\n'
               'wrk.path = "/v1/differentiate"\n'
@@ -121,7 +123,7 @@ def wrk_script(body: dict[str, Any], distinct: bool = False) -> str:
     marker = f'"{name}":{orjson.dumps(value).decode()}'
     head, tail = payload.split(marker, 1)
     return script + (
-        "local n = 0\n"
+        f"local n = {first}\n"
         "request = function()\n"
         "  n = n + 1\n"
         f'  local b = [==[{head}"{name}":]==] .. string.format("%.17g", {value} + n * 1e-9)'

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 import shutil
 import subprocess
@@ -71,12 +72,19 @@ def ensure_wrk() -> str:
     return found
 
 
+#: Distinct bodies a wrk run may send before it would repeat the next run's first one.
+WRK_BODIES_PER_RUN = 10_000_000
+_RUNS = itertools.count()
+
+
 def run_wrk(url: str, body: dict[str, Any], seconds: float, connections: int = 16,
             threads: int = 1, distinct: bool = False) -> WrkResult:
-    """POST ``body`` to ``url``/v1/differentiate for ``seconds`` with wrk."""
+    """POST ``body`` to ``url``/v1/differentiate for ``seconds`` with wrk; with ``distinct``,
+    bodies no earlier run of this process sent (10 million a run)."""
     wrk = ensure_wrk()
+    first = next(_RUNS) * WRK_BODIES_PER_RUN
     with tempfile.NamedTemporaryFile("w", suffix=".lua", prefix="nabla-bench-") as script:
-        script.write(wrk_script(body, distinct))
+        script.write(wrk_script(body, distinct, first))
         script.flush()
         command = [wrk, "-t", str(threads), "-c", str(connections), "-d", f"{seconds:g}s",
                    "--timeout", "10s", "--latency", "-s", script.name, url]

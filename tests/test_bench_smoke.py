@@ -8,7 +8,7 @@ import httpx
 import orjson
 import pytest
 
-from bench import echo_app, expressions, machine, report
+from bench import echo_app, expressions, load, machine, report
 from bench.__main__ import ROWS
 from bench.core import Row
 from bench.load import parse_wrk
@@ -60,6 +60,16 @@ def test_wrk_script_posts_the_body() -> None:
     payload = re.search(r"\[==\[(.*)\]==\]", script)
     assert payload is not None
     assert orjson.loads(payload.group(1)) == expressions.warm_body()
+
+
+def test_distinct_wrk_runs_send_bodies_no_earlier_run_sent() -> None:
+    """Each wrk run numbers its bodies from its own start: two runs that both started at 0
+    sent the same bodies, and the response memo answered the second run's."""
+    body = expressions.warm_body()
+    starts = [re.search(r"local n = (\d+)", expressions.wrk_script(body, True, first))
+              for first in (0, load.WRK_BODIES_PER_RUN)]
+    assert [int(m.group(1)) for m in starts if m] == [0, load.WRK_BODIES_PER_RUN]
+    assert "local n" not in expressions.wrk_script(body)  # one body, sent again and again
 
 
 def test_wrk_report_is_parsed() -> None:
