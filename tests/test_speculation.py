@@ -73,6 +73,13 @@ async def until(event: threading.Event) -> None:
         await asyncio.sleep(0.005)
 
 
+async def compiling_in_background(service: Service, compiles: HeldCompiles) -> None:
+    """HOT requested twice: hot, so XLA compiles it in the background, where it is held."""
+    await service.run(request(HOT))
+    await service.run(request(HOT))
+    await until(compiles.entered[HOT])  # the background compile holds its worker
+
+
 def test_a_program_answered_once_is_not_compiled(compiles: HeldCompiles) -> None:
     service = Service(Settings(in_process=True, interpret=True))
 
@@ -133,9 +140,7 @@ def test_a_running_background_compile_is_not_in_a_requests_way(
     compiles.hold(HOT)
 
     async def scenario() -> dict[str, Any]:
-        await service.run(request(HOT))
-        await service.run(request(HOT))
-        await until(compiles.entered[HOT])  # the background compile holds its worker
+        await compiling_in_background(service, compiles)
         body: dict[str, Any] = await service.run(request(FOREGROUND, product=True))
         assert compiles.finished == [FOREGROUND]  # done while HOT's compile still runs
         compiles.held[HOT].set()
@@ -156,9 +161,7 @@ def test_a_request_does_not_wait_for_the_idle_worker_compiling_its_program(
     compiles.hold(HOT)
 
     async def scenario() -> dict[str, Any]:
-        await service.run(request(HOT))
-        await service.run(request(HOT))
-        await until(compiles.entered[HOT])  # the background compile holds its worker
+        await compiling_in_background(service, compiles)
         overflowing = request(HOT).model_copy(update={"at": {"x": 1e200, "y": 1e200}})
         body: dict[str, Any] = await service.run(overflowing)
         assert compiles.finished == [HOT]  # the request's own compile; the first still held
