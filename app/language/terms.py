@@ -190,8 +190,9 @@ def has_variables(expr: sympy.Basic) -> bool:
 
     SymPy computes ``free_symbols`` from the leaves up on every call, so asking it of each
     step of a chain built one operand at a time (``a + b + c + ...``, as written) costs
-    time quadratic in its length: 100 ms of a 100-variable Rosenbrock's 140 ms build. A
-    node whose class has its own rule (a Symbol, bound variables) keeps it."""
+    time quadratic in its length (a 100-variable Rosenbrock's tree took 12 ms to build, 7.5
+    ms with this). A node whose class has its own rule (a Symbol, bound variables) keeps
+    it."""
     if type(expr).free_symbols is not _BASIC_FREE_SYMBOLS:
         return bool(expr.free_symbols)
     return any(has_variables(a) for a in expr.args)
