@@ -86,6 +86,16 @@ def spin(seconds: float) -> None:
         pass
 
 
+def killed_once(marker: str) -> int:
+    """SIGKILL this worker the first time (as an operator or a group kill would, at any
+    moment of the task); the pid of the worker that runs it the second time."""
+    if not os.path.exists(marker):
+        with open(marker, "w"):
+            pass
+        os.kill(os.getpid(), signal.SIGKILL)
+    return os.getpid()
+
+
 def with_pool(settings: Settings, scenario: Callable[[CompilePool], Awaitable[Any]]) -> Any:
     """Run ``scenario`` with a warm pool of one worker, watched as the engine watches it."""
 
@@ -175,3 +185,22 @@ def test_a_stall_past_the_budget_is_our_fault() -> None:
     stalled = with_pool(Settings(compile_timeout_seconds=1.5), scenario)
     assert stalled.status == 503 and stalled.code == "workers_lost", stalled.problem()
     assert "starved" in stalled.detail
+
+
+@pytest.mark.slow
+def test_a_worker_killed_from_outside_mid_task_is_replaced_with_its_pool(
+        tmp_path: Any) -> None:
+    """pebble would start a new worker on the same channel, whose lock the killed worker
+    may have held (its new worker then waits a minute for it, and the task's retry with
+    it: test_chaos saw no answer for 30 s). The pool is rebuilt instead, and the task's one
+    retry runs on the new pool."""
+    marker = str(tmp_path / "killed")
+
+    async def scenario(pool: CompilePool) -> tuple[Any, int, int]:
+        first = pool._worker_pids()
+        answer = await outcome(pool, killed_once, marker)
+        return answer, first[0], pool.rebuilds
+
+    answer, first_pid, rebuilds = with_pool(Settings(), scenario)
+    assert isinstance(answer, int) and answer != first_pid  # answered by a new worker
+    assert rebuilds == 1  # of a new pool, not a worker respawned on the old channel
