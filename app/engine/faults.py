@@ -32,7 +32,12 @@ Cause = Literal["external", "memory", "crash"]
 
 
 class WorkerLost(Exception):
-    """The task's worker was lost (killed, stopped, or its pool rebuilt) before answering."""
+    """The task's worker was lost (killed, stopped, or its pool rebuilt) before answering;
+    ``external`` when a signal from outside killed it."""
+
+    def __init__(self, message: str, external: bool = False) -> None:
+        super().__init__(message)
+        self.external = external
 
 
 @dataclass(frozen=True)
@@ -135,7 +140,8 @@ class Looks:
         if cause == "memory":
             return TooComplex.memory()
         how = "was killed by" if cause == "external" else "crashed with"
-        return WorkerLost(f"{name} worker pid {pid} {how} {signal_name(exitcode)}")
+        return WorkerLost(f"{name} worker pid {pid} {how} {signal_name(exitcode)}",
+                          external=cause == "external")
 
     def over_budget(self, name: str, pid: int | None, cpu_at_start: float | None,
                     budget: float, too_slow: TooComplex) -> Exception:

@@ -43,7 +43,7 @@ from pebble import ProcessExpired, ProcessPool
 from app.config import Limits, Settings
 from app.engine.admission import Allowance, deadline_exceeded
 from app.engine.compilation import Compiled, CompileSpec
-from app.engine.faults import Looks, WorkerLost, death_cause, too_slow
+from app.engine.faults import Looks, WorkerLost, too_slow
 from app.engine.in_worker import compile_task, ready, run_task, start_worker
 from app.engine.queueing import Calibration, Queue, RunningMean, Task
 from app.engine.xla import Program
@@ -299,7 +299,7 @@ class CompilePool:
         except ProcessExpired as error:
             died = self.looks.died(self.name, error.pid, error.exitcode,
                                    self.settings.worker_memory_bytes)
-            if death_cause(error.exitcode, None, 0) == "external":
+            if isinstance(died, WorkerLost) and died.external:
                 # Killed from outside (SIGKILL of a whole group, say) at any moment: maybe
                 # holding the lock of the pool's channel, and pebble's new worker then waits
                 # for it (a minute) while the retry of this task waits for that worker
