@@ -115,14 +115,19 @@ def cold_nabla(bench: Bench) -> list[float]:
     return result
 
 
-def _cold_row(bench: Bench, key: str, mode: str, figure: str, goal: float) -> Row:
-    row = Row(key, figure, f"<= {goal:g}")
-    ours = cold_nabla(bench)
-    theirs = baseline(mode, {"cases": _cold_cases(bench)})
+def _median_ratio(row: Row, ours: list[float], theirs: list[float], goal: float) -> None:
+    """The row's figures: each side's median seconds, their ratio, met when at most ``goal``."""
     ours_median, theirs_median = statistics.median(ours), statistics.median(theirs)
     row.nabla, row.baseline = ms(ours_median), ms(theirs_median)
     row.ratio = ours_median / theirs_median
     row.met = row.ratio <= goal
+
+
+def _cold_row(bench: Bench, key: str, mode: str, figure: str, goal: float) -> Row:
+    row = Row(key, figure, f"<= {goal:g}")
+    ours = cold_nabla(bench)
+    theirs = baseline(mode, {"cases": _cold_cases(bench)})
+    _median_ratio(row, ours, theirs, goal)
     row.details = (f"{len(ours)} random expressions (seed {bench.plan.seed}); median; range "
                    f"nabla {ms(min(ours))}-{ms(max(ours))}, {mode} "
                    f"{ms(min(theirs))}-{ms(max(theirs))}")
@@ -164,10 +169,7 @@ def scale_symengine(bench: Bench) -> Row:
     cases = [{"expression": b["expression"], "names": list(b["variables"]),
               "point": list(b["at"].values())} for b in bodies]
     theirs = baseline("symengine_lambda", {"cases": cases})
-    ours_median, theirs_median = statistics.median(ours), statistics.median(theirs)
-    row.nabla, row.baseline = ms(ours_median), ms(theirs_median)
-    row.ratio = ours_median / theirs_median
-    row.met = row.ratio <= 1.0
+    _median_ratio(row, ours, theirs, 1.0)
     row.details = (f"median of 3 texts new to each (variables s, t, u); nabla "
                    f"{'/'.join(ms(t) for t in ours)}, SymEngine "
                    f"{'/'.join(ms(t) for t in theirs)}")
@@ -345,10 +347,7 @@ def batch(bench: Bench) -> Row:
                                     "repeats": plan.batch_repeats})
     finally:
         body_file.unlink()
-    ours_median, theirs_median = statistics.median(ours), statistics.median(theirs)
-    row.nabla, row.baseline = ms(ours_median), ms(theirs_median)
-    row.ratio = ours_median / theirs_median
-    row.met = row.ratio <= 2.0
+    _median_ratio(row, ours, theirs, 2.0)
     row.details = (f"median of {plan.batch_repeats}, answered by XLA, after a first request "
                    f"of {ms(first)}; body {len(payload) / 1e6:.1f} MB, response "
                    f"{len(response.content) / 1e6:.1f} MB; nabla over HTTP (loopback), "
