@@ -353,13 +353,12 @@ class _Feeder:
                     if token is end and state_stack[-1] == self.end:
                         return value_stack[-1]
                     continue
-                else:
-                    size = len(rule.expansion)
-                    children = value_stack[-size:] if size else []
-                    if size:
-                        del state_stack[-size:]
-                        del value_stack[-size:]
-                    value = callbacks[rule](children)
+                size = len(rule.expansion)
+                children = value_stack[-size:] if size else []
+                if size:
+                    del state_stack[-size:]
+                    del value_stack[-size:]
+                value = callbacks[rule](children)
                 state_stack.append(states[state_stack[-1]][rule.origin.name][1])
                 value_stack.append(value)
                 if token is end and state_stack[-1] == self.end:
