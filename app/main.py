@@ -14,6 +14,7 @@ from app.api import observability, openapi, problems
 from app.api.allowance import RequestAllowance
 from app.api.apikeys import ApiKeys
 from app.api.direct import DirectRoute
+from app.api.hot import HotPath
 from app.api.limits import BodySizeLimit, ConcurrencyLimit
 from app.api.memo import ResponseMemo
 from app.api.ratelimit import Limiter, RateLimit
@@ -60,8 +61,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Innermost: the hot path, answered without the router, inside every limit below.
     app.add_middleware(DirectRoute, service=service)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    # Remembered answers, then warm one-point requests answered where they are read.
     app.add_middleware(ResponseMemo, max_bytes=settings.response_cache_bytes,
-                       paths=("/v1/differentiate",))
+                       paths=(differentiate.PATH,), hot=HotPath(service).answer,
+                       routes={differentiate.PATH: DirectRoute.route_of(differentiate.PATH)})
     app.add_middleware(RequestAllowance, deadline_seconds=settings.request_deadline_seconds)
     app.add_middleware(ConcurrencyLimit, max_requests=settings.max_concurrent_requests)
     # Outside ConcurrencyLimit: a request takes a slot only once its body is complete.

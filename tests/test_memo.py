@@ -50,12 +50,27 @@ def post(app: Any, body: bytes, path: str = "/v1/differentiate") -> httpx.Respon
 def test_repeats_are_answered_from_memory_without_the_request_id() -> None:
     inner, seen = counting_app()
     memo = ResponseMemo(inner, max_bytes=10_000, paths=("/v1/differentiate",))
-    first, second = post(memo, b"abc"), post(memo, b"abc")
-    assert first.content == second.content == b"abc" * 10
-    assert seen == [b"abc"]
-    assert "x-request-id" in first.headers and "x-request-id" not in second.headers
+    first, second, third = (post(memo, b"abc") for _ in range(3))
+    assert first.content == second.content == third.content == b"abc" * 10
+    assert seen == [b"abc", b"abc"]  # kept the second time it is answered
+    assert "x-request-id" in second.headers and "x-request-id" not in third.headers
     post(memo, b"abd")
-    assert seen == [b"abc", b"abd"]
+    assert seen == [b"abc", b"abc", b"abd"]
+    assert len(memo) == 1
+
+
+def test_an_answer_is_kept_only_if_its_request_was_seen_lately() -> None:
+    inner, seen = counting_app()
+    memo = ResponseMemo(inner, max_bytes=10_000, paths=("/v1/differentiate",), seen=3)
+    for body in (b"a", b"b", b"c", b"d", b"a"):  # a's hash is the oldest of four: gone
+        post(memo, body)
+    assert len(memo) == 0
+    post(memo, b"d")  # d was seen: kept now
+    assert len(memo) == 1
+    for _ in range(2):
+        post(memo, b"a")  # a was noted again by the fifth request: kept now, then answered
+    assert seen.count(b"a") == 3 and seen.count(b"d") == 2
+    assert len(memo) == 2
 
 
 def test_errors_other_paths_and_big_answers_are_not_kept() -> None:
@@ -64,9 +79,9 @@ def test_errors_other_paths_and_big_answers_are_not_kept() -> None:
                         max_item_bytes=100)
     for body, path in [(b"bad", "/v1/differentiate"), (b"abc", "/v1/plot"),
                        (b"z" * 20, "/v1/differentiate")]:  # 20 in + 200 out > 100
-        post(memo, body, path)
-        post(memo, body, path)
-    assert len(seen) == 6
+        for _ in range(3):
+            post(memo, body, path)
+    assert len(seen) == 9
     assert len(memo) == 0
 
 
@@ -75,13 +90,15 @@ def test_the_memo_is_bounded_by_bytes() -> None:
     memo = ResponseMemo(inner, max_bytes=4 * entry_size(b"a") + 40,
                         paths=("/v1/differentiate",))
     for body in (b"a", b"b", b"c", b"d"):  # all fit
-        post(memo, body * 1)
+        post(memo, body)
+        post(memo, body)  # kept now
     assert len(memo) == 4
     for i in range(20):
         post(memo, bytes([65 + i]) * 3)  # 22 bytes more each: the oldest go
+        post(memo, bytes([65 + i]) * 3)
     assert len(memo) <= 3
     post(memo, b"a")
-    assert seen.count(b"a") == 2  # evicted, so computed again
+    assert seen.count(b"a") == 3  # evicted, so computed again
 
 
 @pytest.mark.slow

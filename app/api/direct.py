@@ -35,7 +35,12 @@ class DirectRoute:
         self.service = service
         self.path = path
         # The route this path stands for: the metrics and the access log label by it.
-        self.route = next((r for r in router.routes if getattr(r, "path", None) == path), None)
+        self.route = self.route_of(path)
+
+    @staticmethod
+    def route_of(path: str) -> Any:
+        """The route of ``path`` in the router of ``app.api.routes.differentiate``."""
+        return next((r for r in router.routes if getattr(r, "path", None) == path), None)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] != self.path or scope["method"] != "POST":

@@ -1,10 +1,18 @@
 """A bounded memo of whole responses: nabla is a pure function of the request body.
 
 An identical request (same path, bytes, Content-Type and Accept) gets the bytes computed
-the first time, without routing, decoding, validating or evaluating again: notebooks
-re-run cells, dashboards poll, plots redraw. ``ResponseMemo`` is an ASGI middleware in
-front of the router for the POST paths it is given; only successful answers of at most
+before, without routing, decoding, validating or evaluating again: notebooks re-run
+cells, dashboards poll, plots redraw. ``ResponseMemo`` is an ASGI middleware in front of
+the router for the POST paths it is given; only successful answers of at most
 ``max_item_bytes`` are kept, in an LRU of at most ``max_bytes`` in all (``cachetools``).
+
+An answer is kept the second time its request is answered, not the first: most requests
+are never repeated (a new point each), and keeping each one (copied, sized, inserted, an
+older one evicted) cost a computed request ~15 % of its time. The first time, only the
+request's hash is noted, in a FIFO of ``seen`` hashes (a doorkeeper, as TinyLFU's).
+
+A body the memo does not remember goes to ``hot`` first (``app.api.hot``: a warm one-point
+request answered where it is read), then to the app.
 
 An entry is sized by what it holds in memory (``entry_bytes``): the key and its bytes, the
 headers, the body, and the LRU's own bookkeeping. The body is copied to its exact size
@@ -16,8 +24,9 @@ lock).
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
-from typing import NamedTuple
+from collections import OrderedDict
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, NamedTuple
 
 from cachetools import LRUCache
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -26,6 +35,8 @@ from app.api.limits import replay
 
 Key = tuple[str, bytes, bytes, bytes]
 Headers = tuple[tuple[bytes, bytes], ...]
+#: ``hot(body, content_type, accept)``: a JSON answer, or None for the app to answer.
+Hot = Callable[[bytes, bytes | None, bytes | None], bytes | None]
 #: The LRU's bookkeeping for one entry: a slot in each of its two dicts (value, size) and
 #: in its order (an OrderedDict); tracemalloc measures 134 to 201 bytes as the dicts grow.
 ENTRY_OVERHEAD = 200
@@ -56,20 +67,26 @@ class ResponseMemo:
     """ASGI middleware: answers repeated identical POSTs from an LRU bounded by size."""
 
     def __init__(self, app: ASGIApp, max_bytes: int, paths: tuple[str, ...],
-                 max_item_bytes: int = 64 * 1024) -> None:
+                 max_item_bytes: int = 64 * 1024, hot: Hot | None = None,
+                 routes: Mapping[str, Any] | None = None, seen: int | None = None) -> None:
         self.app = app
         self.max_bytes = max_bytes
         self.max_item_bytes = max_item_bytes
         self.paths = paths
+        self.hot = hot
+        self.routes = routes or {}  # by path: what the metrics and the access log label by
         self._items: LRUCache[Key, Stored] = LRUCache(max(0, max_bytes),
                                                       getsizeof=lambda stored: stored.size)
+        # An int and its slot, ~100 bytes each: 1/1000 of the memo's bytes, 1,000 at least.
+        self.seen = max(1000, max_bytes // 1000) if seen is None else seen
+        self._seen: OrderedDict[int, None] = OrderedDict()
 
     def __len__(self) -> int:
         return len(self._items)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if (self.max_bytes <= 0 or scope["type"] != "http" or scope["method"] != "POST"
-                or scope["path"] not in self.paths):
+        if ((self.max_bytes <= 0 and self.hot is None) or scope["type"] != "http"
+                or scope["method"] != "POST" or scope["path"] not in self.paths):
             await self.app(scope, receive, send)
             return
         body, more = await _read_small(receive, self.max_item_bytes)
@@ -78,12 +95,23 @@ class ResponseMemo:
             return
         headers = dict(scope.get("headers", []))
         path = next(p for p in self.paths if p == scope["path"])  # one shared object
-        key = (path, body, headers.get(b"content-type", b""), headers.get(b"accept", b""))
-        stored = self._items.get(key)
+        if path in self.routes:
+            scope["route"] = self.routes[path]
+        content_type, accept = headers.get(b"content-type"), headers.get(b"accept")
+        key = (path, body, content_type or b"", accept or b"")
+        stored = self._items.get(key) if self.max_bytes > 0 else None
         if stored is not None:
             await send({"type": "http.response.start", "status": 200,
                         "headers": list(stored.headers)})
             await send({"type": "http.response.body", "body": stored.body})
+            return
+        answer = None if self.hot is None else self.hot(body, content_type, accept)
+        if answer is not None:
+            kept = [(b"content-length", str(len(answer)).encode()),
+                    (b"content-type", b"application/json")]
+            await send({"type": "http.response.start", "status": 200, "headers": kept})
+            await send({"type": "http.response.body", "body": answer})
+            self._offer(key, kept, answer)
             return
         await self.app(scope, replay(body, receive), self._recorder(key, send))
 
@@ -98,14 +126,27 @@ class ResponseMemo:
             elif message["type"] == "http.response.body" and start is not None:
                 parts.append(message.get("body", b""))
                 if not message.get("more_body", False) and start["status"] == 200:
-                    self._keep(key, list(start.get("headers", [])), b"".join(parts))
+                    self._offer(key, list(start.get("headers", [])), b"".join(parts))
             await send(message)
 
         return record
 
-    def _keep(self, key: Key, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
-        if len(body) + len(key[1]) > self.max_item_bytes or key in self._items:
+    def _offer(self, key: Key, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
+        """Keep the answer if its request was answered before (its hash was seen); else note
+        the hash, the oldest going past ``seen``."""
+        if (self.max_bytes <= 0 or len(body) + len(key[1]) > self.max_item_bytes
+                or key in self._items):
             return
+        noted = hash(key)
+        if noted not in self._seen:
+            self._seen[noted] = None
+            if len(self._seen) > self.seen:
+                self._seen.popitem(last=False)
+            return
+        del self._seen[noted]
+        self._keep(key, headers, body)
+
+    def _keep(self, key: Key, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
         # The request id is per request: a remembered answer must not repeat it.
         kept = tuple((k, v) for k, v in headers if k.lower() != b"x-request-id")
         key = (key[0], _exact(key[1]), key[2], key[3])

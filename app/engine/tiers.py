@@ -54,15 +54,21 @@ class XlaTier:
     executable: Any
     outputs: Outputs
 
+    def inline(self, count: int) -> bool:
+        """Whether ``count`` points are little enough work to run on the event loop."""
+        return count * (1 + self.signature.layout.n) ** 2 * self.signature.outputs <= INLINE_WORK
+
     async def evaluate(self, points: np.ndarray, vectors: Sequence[np.ndarray],
                        batch: int | None) -> Results:
         """Run the executable: inline when the work is tiny, else in a thread."""
-        count = 1 if batch is None else points.shape[0]
-        work = count * (1 + self.signature.layout.n) ** 2 * self.signature.outputs
-        if work <= INLINE_WORK:
+        if self.inline(1 if batch is None else points.shape[0]):
             return evaluate(self.executable, self.outputs, points, batch, vectors)
         return await run_in_threadpool(evaluate, self.executable, self.outputs, points, batch,
                                        vectors)
+
+    def evaluate_now(self, point: np.ndarray) -> Results:
+        """The outputs at one point (n,), on this thread (for ``inline(1)`` work)."""
+        return evaluate(self.executable, self.outputs, point, None)
 
 
 @dataclass(frozen=True)

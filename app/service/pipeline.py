@@ -14,7 +14,8 @@ the process's ``ByteBudget`` until it is sent); see ``app.engine.admission``.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import numpy as np
@@ -44,10 +45,23 @@ from app.service.orders import (
     plan_orders,
     taylor_coefficients,
 )
-from app.service.points import from_point, from_points
+from app.service.points import from_point, from_points, scalar_point
 from app.service.response import add_explanations, add_nonfinite, assemble
 from app.service.spec import make_spec, with_orders
 from schemas.differentiate import DifferentiateRequest
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A request read and planned, before any work: all its answer depends on besides its
+    point's numbers (``app.api.hot`` keeps it by the request's form)."""
+
+    spec: CompileSpec
+    key: CompileSpec  # the executable cache's key (``spec.key``)
+    plan: OrderPlan
+    value: bool  # "value" is asked for
+    at_once: bool  # one point, outputs only: ``Service.at_once`` can answer it
+
 
 #: Batches of more points than this are converted and assembled in a thread.
 BIG_BATCH = 4096
@@ -102,13 +116,23 @@ class Service:
             allowance.release()
             ALLOWANCE.reset(token)
 
-    async def _run(self, request: DifferentiateRequest, allowance: Allowance) -> dict[str, Any]:
+    def prepare(self, request: DifferentiateRequest, allowance: Allowance) -> Prepared:
+        """What ``request`` asks, read and refused over the limits before any work: the
+        spec and the plan of its orders. It does not depend on the point's numbers."""
         spec = make_spec(request, self.settings.max_points, self.settings.max_coordinates)
         plan = plan_orders(request, coordinates(spec),
                            len(spec.texts) if spec.stacked else 1, self.settings)
         spec = with_orders(spec, plan, request)
         self._check_output(coordinates(spec), (len(spec.texts),) if spec.stacked else (),
                            spec, allowance)  # as far as the request tells, before any work
+        at_once = (request.at is not None and not plan.direction_count and plan.taylor is None
+                   and request.check is None and not {"jvp", "vjp"} & set(spec.kinds)
+                   and not {"symbolic", "explain"} & set(request.derivatives))
+        return Prepared(spec, spec.key, plan, "value" in request.derivatives, at_once)
+
+    async def _run(self, request: DifferentiateRequest, allowance: Allowance) -> dict[str, Any]:
+        prepared = self.prepare(request, allowance)
+        spec, plan = prepared.spec, prepared.plan
         tier = await self.engine.tier(spec)
         signature = tier.signature
         nbytes = self._check_output(signature.layout.n, signature.out_shape, spec, allowance)
@@ -123,13 +147,12 @@ class Service:
         results = await tier.evaluate(points, vectors, spec.batch)
         if dims is not None:
             results = grid_results(results, dims)
-        body = await _off_loop(spec.count > BIG_BATCH, assemble, signature, results)
         lead = 0 if request.at is not None else 1 if dims is None else len(dims)
-        body = add_nonfinite(body, add_orders(body, plan, results, lead, results.get("value")))
+        body = await _off_loop(spec.count > BIG_BATCH, _outputs, signature, results, plan, lead)
         if plan.taylor is not None:
             body["taylor"], nonfinite = await self._taylor(request, plan, signature, results)
             body = add_nonfinite(body, nonfinite)
-        if "value" not in request.derivatives:
+        if not prepared.value:
             body.pop("value", None)
         if request.check is not None:
             body["check"] = await check(self.run, request, signature, points)
@@ -138,6 +161,25 @@ class Service:
             extra = await explanations(self.engine.task, parsed.program, request.derivatives,
                                        points, symbolic_orders(plan, along))
             body = add_explanations(body, extra)
+        return body
+
+    def at_once(self, prepared: Prepared, at: Mapping[str, float]) -> dict[str, Any] | None:
+        """The body for one point of numbers, when ``prepared`` is such a request and its
+        executable is cached and small: computed now, without an await (tens of
+        microseconds), by the same steps as ``run``. None otherwise: ``run`` answers it.
+        Called within the request's allowance (``app.api.allowance``)."""
+        allowance = admission.current()
+        tier = self.engine.executables.get(prepared.key) if prepared.at_once else None
+        if tier is None or allowance is None or not tier.inline(1):
+            return None
+        signature = tier.signature
+        nbytes = self._check_output(signature.layout.n, signature.out_shape, prepared.spec,
+                                    allowance)
+        allowance.hold(self.output_bytes, nbytes)
+        results = tier.evaluate_now(scalar_point(at, signature.layout))
+        body = _outputs(signature, results, prepared.plan, 0)
+        if not prepared.value:
+            body.pop("value", None)
         return body
 
     async def _taylor(self, request: DifferentiateRequest, plan: OrderPlan,
@@ -196,6 +238,14 @@ class Service:
         points = await _off_loop(count > BIG_BATCH, from_points, request.points, layout,
                                  self.settings.max_points)
         return points, None
+
+
+def _outputs(signature: Signature, results: dict[str, np.ndarray], plan: OrderPlan,
+             lead: int) -> dict[str, Any]:
+    """The body's outputs (before Taylor's, the check's and the explanations), and their
+    non-finite entries; ``lead`` leading axes are points or a grid's."""
+    body = assemble(signature, results)
+    return add_nonfinite(body, add_orders(body, plan, results, lead, results.get("value")))
 
 
 async def _off_loop(big: bool, func: Callable[..., T], *args: Any) -> T:

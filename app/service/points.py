@@ -56,6 +56,14 @@ def from_point(point: Mapping[str, Any], layout: Layout, where: str = "in 'at'")
     return np.concatenate(parts) if parts else np.zeros(0)
 
 
+def scalar_point(point: Mapping[str, float], layout: Layout) -> np.ndarray:
+    """``from_point`` for a point of numbers only (JSON numbers, as read): the same array
+    without an array per variable when it names exactly the layout's scalar variables."""
+    if len(point) == layout.n == len(layout.names) and all(n in point for n in layout.names):
+        return np.array([point[n] for n in layout.names], dtype=np.float64)
+    return from_point(point, layout)  # an error to report, or a vector variable
+
+
 def from_points(
     points: Sequence[Mapping[str, Any]] | Mapping[str, Sequence[Any]],
     layout: Layout,
