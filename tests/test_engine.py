@@ -163,6 +163,8 @@ def test_the_executable_cache_evicts_the_least_recently_used() -> None:
     assert cache.peek("b") is None and cache.peek("a") == 1 and cache.peek("c") == 3
     assert (cache.hits, cache.misses, len(cache), cache.capacity) == (1, 0, 2, 2)
     assert cache.get("b") is None and cache.misses == 1
+    assert cache.hit("b") is None and cache.misses == 1  # the fast path's lookup
+    assert cache.hit("c") == 3 and cache.hits == 2
 
 
 def test_the_response_memo_evicts_the_least_recently_used() -> None:
@@ -170,10 +172,13 @@ def test_the_response_memo_evicts_the_least_recently_used() -> None:
     memo = ResponseMemo(inner, max_bytes=3 * entry_size(b"a"), paths=("/v1/differentiate",))
     for body in (b"a", b"b", b"c"):  # 1 byte in, 10 out: room for these three
         post(memo, body)
+        post(memo, body)  # kept the second time
     assert len(memo) == 3
     post(memo, b"a")  # answered from memory: now b is the least recently used
+    post(memo, b"d")
     post(memo, b"d")  # 11 more bytes: one must go
     assert len(memo) == 3
     post(memo, b"a")
     post(memo, b"b")
-    assert seen == [b"a", b"b", b"c", b"d", b"b"]  # a was kept, b was computed again
+    # a was kept, b was computed again
+    assert seen == [b"a", b"a", b"b", b"b", b"c", b"c", b"d", b"d", b"b"]

@@ -56,6 +56,15 @@ class Counted(Generic[K, V]):
                 self.hits += 1
             return value
 
+    def hit(self, key: K) -> V | None:
+        """The value if cached, counted as a hit; None, uncounted, if not (for a fast path
+        whose caller falls back to ``get``, which counts the miss)."""
+        with self._lock:
+            value = self._items.get(key)
+            if value is not None:
+                self.hits += 1
+            return value
+
     def put(self, key: K, value: V) -> None:
         """Keep ``value``; the least recently used item goes when the cache is full."""
         with self._lock:

@@ -169,7 +169,7 @@ class Service:
         microseconds), by the same steps as ``run``. None otherwise: ``run`` answers it.
         Called within the request's allowance (``app.api.allowance``)."""
         allowance = admission.current()
-        tier = self.engine.executables.get(prepared.key) if prepared.at_once else None
+        tier = self.engine.executables.hit(prepared.key) if prepared.at_once else None
         if tier is None or allowance is None or not tier.inline(1):
             return None
         signature = tier.signature
