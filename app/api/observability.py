@@ -120,7 +120,7 @@ class RequestObservability:
         logs.REQUEST_ID.set(request_id)
         method = scope["method"]
         exchange = _Exchange(receive, send, request_id)
-        in_progress = self.metrics.in_progress.labels(method)
+        in_progress = self.metrics.in_progress_of(method)
         in_progress.inc()
         start = time.perf_counter()
         try:

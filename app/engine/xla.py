@@ -52,7 +52,7 @@ class Layout:
     def sizes(self) -> tuple[int, ...]:
         return tuple(int(np.prod(s, dtype=np.int64)) for s in self.shapes)
 
-    @property
+    @cached_property
     def n(self) -> int:
         """The number of coordinates."""
         return sum(self.sizes)
@@ -96,10 +96,10 @@ class Signature:
     def vector_valued(self) -> bool:
         return self.out_shape != ()
 
-    @property
+    @cached_property
     def outputs(self) -> int:
         """m, the number of outputs of f (1 for a scalar f; m x k for a matrix-valued f)."""
-        return int(np.prod(self.out_shape, dtype=np.int64))
+        return math.prod(self.out_shape)
 
     @classmethod
     def of(cls, program: Signature) -> Signature:

@@ -99,6 +99,7 @@ class Metrics:
     def __init__(self, cache: CacheStats) -> None:
         self.registry = CollectorRegistry()
         self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+        self._in_progress: dict[str, Any] = {}
         labels = ["method", "route", "status"]
         self.requests = Counter("nabla_http_requests", "HTTP requests answered",
                                 labels, registry=self.registry)
@@ -114,6 +115,15 @@ class Metrics:
         ProcessCollector(registry=self.registry)
         PlatformCollector(registry=self.registry)
         GCCollector(registry=self.registry)
+
+    def in_progress_of(self, method: str) -> Any:
+        """The in-progress gauge of ``method`` (its label looked up once)."""
+        child = self._in_progress.get(method)
+        if child is None:
+            child = self.in_progress.labels(method)
+            if len(self._in_progress) < 100:  # methods are client text: keep it bounded
+                self._in_progress[method] = child
+        return child
 
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
         """Count one answered request and its duration."""
