@@ -8,6 +8,7 @@ from typing import Any
 
 import httpx
 import mpmath
+import numpy as np
 import orjson
 import pytest
 import sympy
@@ -276,3 +277,33 @@ def test_over_http_hot_and_full_answers_are_the_same(api: httpx.Client) -> None:
 
 def math_log(v: float) -> float:
     return float(mpmath.log(v))
+
+
+@pytest.mark.parametrize(("expression", "at"), [
+    ("x**2*y + sin(z)*x", {"x": 0.5, "y": -1.25, "z": 3.0}),
+    (["x*y", "x + y^2", "atan2(y, x)"], {"x": 0.5, "y": -1.25}),
+    ("exp(-x*x)", {"x": 40.0}),  # exp(-1600) is 0, its derivatives are 0 (normal or zero)
+])
+def test_plain_bodies_are_assembled_bodies(expression: Any, at: dict[str, float]) -> None:
+    """The hot path's body from Python floats is ``assemble``'s from the arrays, byte for
+    byte; a buffer with a number to list or flush is left to ``assemble``."""
+    from app.engine.tiers import XlaTier
+    from app.service.response import assemble, plain_body
+
+    service = Service(SETTINGS)
+    request = {"expression": expression, "at": at}
+    from app.api.routes.differentiate import answer
+
+    run_async(answer(service, orjson.dumps(request), "application/json", None))
+    (tier,) = [t for t in service.engine.executables._items.values()
+               if isinstance(t, XlaTier)]
+    point = np.array([float(at[n]) for n in tier.signature.layout.names])
+    flat = tier.run_now(point)
+    plain = plain_body(tier.signature, tier.outputs, flat)
+    assert plain is not None
+    assert orjson.dumps(plain, option=orjson.OPT_SERIALIZE_NUMPY) == orjson.dumps(
+        assemble(tier.signature, tier.results(flat)), option=orjson.OPT_SERIALIZE_NUMPY)
+    for bad in (np.nan, np.inf, -np.inf, 5e-324, -2e-310):
+        spoiled = flat.copy()
+        spoiled[-1] = bad
+        assert plain_body(tier.signature, tier.outputs, spoiled) is None

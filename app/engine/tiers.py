@@ -18,8 +18,9 @@ from starlette.concurrency import run_in_threadpool
 
 from app.engine.compilation import CompileSpec
 from app.engine.first_tier import NotFinite, NotInterpretable, interpret
-from app.engine.xla import Outputs, Program, Signature, evaluate
+from app.engine.xla import Outputs, Program, Signature, cut, evaluate
 from app.errors import NablaError
+from app.language.ieee import flush
 
 #: Evaluations whose points x (1 + n)^2 x outputs is at most this run on the event loop
 #: (~50 us): a thread hop would cost more.
@@ -66,9 +67,14 @@ class XlaTier:
         return await run_in_threadpool(evaluate, self.executable, self.outputs, points, batch,
                                        vectors)
 
-    def evaluate_now(self, point: np.ndarray) -> Results:
-        """The outputs at one point (n,), on this thread (for ``inline(1)`` work)."""
-        return evaluate(self.executable, self.outputs, point, None)
+    def run_now(self, point: np.ndarray) -> np.ndarray:
+        """The executable's flat buffer at one point (n,), as it wrote it (not flushed), on
+        this thread (for ``inline(1)`` work); ``results`` makes it what ``evaluate`` gives."""
+        return np.asarray(self.executable(point))
+
+    def results(self, flat: np.ndarray) -> Results:
+        """One point's outputs from ``run_now``'s buffer: flushed, cut into views."""
+        return cut(flush(flat), self.outputs)
 
 
 @dataclass(frozen=True)

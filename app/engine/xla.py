@@ -252,16 +252,16 @@ def evaluate(executable: Any, outputs: Outputs, points: np.ndarray, batch: int |
     # NumPy arrays go to the executable as they are: jnp.asarray would cost a dispatch.
     extra = [np.asarray(v, dtype=np.float64) for v in vectors]
     if batch is None:
-        return _cut(flush(np.asarray(executable(points, *extra))), outputs, ())
+        return cut(flush(np.asarray(executable(points, *extra))), outputs, ())
     count = points.shape[0]
     if batch != count:
         filler = np.broadcast_to(points[:1], (batch - count, points.shape[1]))
         points = np.concatenate([points, filler])
     flat = np.asarray(executable(np.ascontiguousarray(points), *extra))
-    return _cut(flush(flat[:count]), outputs, (count,))
+    return cut(flush(flat[:count]), outputs, (count,))
 
 
-def _cut(flat: np.ndarray, outputs: Outputs, lead: Shape) -> dict[str, np.ndarray]:
+def cut(flat: np.ndarray, outputs: Outputs, lead: Shape = ()) -> dict[str, np.ndarray]:
     """The outputs of a flat buffer (..., total): each a view, shaped ``lead + shape``."""
     results: dict[str, np.ndarray] = {}
     start = 0

@@ -46,7 +46,7 @@ from app.service.orders import (
     taylor_coefficients,
 )
 from app.service.points import from_point, from_points, scalar_point
-from app.service.response import add_explanations, add_nonfinite, assemble
+from app.service.response import add_explanations, add_nonfinite, assemble, plain_body
 from app.service.spec import make_spec, with_orders
 from schemas.differentiate import DifferentiateRequest
 
@@ -176,8 +176,11 @@ class Service:
         nbytes = self._check_output(signature.layout.n, signature.out_shape, prepared.spec,
                                     allowance)
         allowance.hold(self.output_bytes, nbytes)
-        results = tier.evaluate_now(scalar_point(at, signature.layout))
-        body = _outputs(signature, results, prepared.plan, 0)
+        flat = tier.run_now(scalar_point(at, signature.layout))
+        body = None if prepared.plan.tensor_orders else plain_body(signature, tier.outputs,
+                                                                   flat)
+        if body is None:  # a number to list or flush, or more than a few
+            body = _outputs(signature, tier.results(flat), prepared.plan, 0)
         if not prepared.value:
             body.pop("value", None)
         return body

@@ -3,13 +3,14 @@ any entry is not finite (JSON writes it as null)."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
 from app.engine.nonfinite import NonFinite
-from app.engine.xla import COMPILED_KINDS, Signature
+from app.engine.xla import COMPILED_KINDS, Outputs, Signature
 
 
 def assemble(signature: Signature, results: Mapping[str, np.ndarray]) -> dict[str, Any]:
@@ -28,6 +29,52 @@ def assemble(signature: Signature, results: Mapping[str, np.ndarray]) -> dict[st
         nonfinite.add(names[kind], array)
         body[names[kind]] = float(array) if array.ndim == 0 else np.ascontiguousarray(array)
     return {**body, **nonfinite.report()}
+
+
+#: A buffer of at most this many numbers may be read as Python floats (``plain_body``).
+PLAIN_NUMBERS = 256
+_SMALLEST_NORMAL = float(np.finfo(np.float64).tiny)
+
+
+def plain_body(signature: Signature, outputs: Outputs, flat: np.ndarray) -> dict[str, Any] | None:
+    """``assemble``'s body for one point's flat buffer (``outputs`` in order) of scalar
+    variables, from its numbers as Python floats, when every one is finite and normal or
+    zero (nothing to list or flush, the usual case): for a few numbers, a pass over a list
+    costs less than NumPy's calls per output. None otherwise (a vector variable, a big
+    buffer, a number to list or flush): ``assemble`` then answers."""
+    layout = signature.layout
+    if flat.size > PLAIN_NUMBERS or any(layout.shapes):  # vectors and matrices: assemble
+        return None
+    numbers = flat.tolist()
+    for x in numbers:
+        if not _SMALLEST_NORMAL <= abs(x) < math.inf and x != 0.0:
+            return None  # not finite, or subnormal
+    body: dict[str, Any] = {"coordinates": layout.coordinates()}
+    start = 0
+    parts: dict[str, Any] = {}
+    for kind, shape in outputs:
+        stop = start + math.prod(shape)
+        parts[kind] = _nested(numbers, start, shape)
+        start = stop
+    for kind in COMPILED_KINDS:
+        if kind in parts:
+            body[_NAMES[kind] if kind != "gradient" or not signature.vector_valued
+                 else "jacobian"] = parts[kind]
+    return body
+
+
+_NAMES = {"value": "value", "hessian": "hessian", "jvp": "jvp", "vjp": "vjp",
+          "gradient": "gradient"}
+
+
+def _nested(numbers: list[float], start: int, shape: tuple[int, ...]) -> Any:
+    """The numbers from ``start`` as nested lists of ``shape`` (a number for ())."""
+    if not shape:
+        return numbers[start]
+    if len(shape) == 1:
+        return numbers[start:start + shape[0]]
+    step = math.prod(shape[1:])
+    return [_nested(numbers, start + i * step, shape[1:]) for i in range(shape[0])]
 
 
 def add_explanations(body: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
