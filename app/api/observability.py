@@ -18,7 +18,6 @@ import time
 from typing import Any
 
 from fastapi import FastAPI
-from starlette.datastructures import MutableHeaders
 from starlette.requests import ClientDisconnect
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -29,6 +28,7 @@ from app.ops import logs
 from app.ops.metrics import CacheStats, Metrics
 
 REQUEST_ID_HEADER = "X-Request-ID"
+_REQUEST_ID_NAME = REQUEST_ID_HEADER.lower().encode("latin-1")
 # Ids from upstream proxies are kept when they look like ids; anything else is replaced,
 # so a header cannot inject text into the logs.
 _VALID_REQUEST_ID = re.compile(r"[A-Za-z0-9._:/+=-]{1,128}")
@@ -94,7 +94,8 @@ class _Exchange:
         """Send, noting the status and adding the request id."""
         if message["type"] == "http.response.start":
             self.status, self.answered = message["status"], True
-            MutableHeaders(scope=message).append(REQUEST_ID_HEADER, self.request_id)
+            message["headers"] = [*message.get("headers", ()), (
+                _REQUEST_ID_NAME, self.request_id.encode("latin-1"))]
         await self._send(message)
 
     @property

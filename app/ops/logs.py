@@ -54,9 +54,8 @@ def info_line(logger: logging.Logger, message: str, fields: dict[str, Any]) -> N
     if handler is None:
         logger.info(message, extra={"fields": fields})
         return
-    entry: dict[str, Any] = {
-        "time": datetime.fromtimestamp(time.time(), UTC).isoformat(timespec="milliseconds"),
-        "level": "info", "logger": logger.name, "message": message}
+    entry: dict[str, Any] = {"time": _now(), "level": "info", "logger": logger.name,
+                             "message": message}
     request_id = REQUEST_ID.get()
     if request_id is not None:
         entry["request_id"] = request_id
@@ -68,6 +67,22 @@ def info_line(logger: logging.Logger, message: str, fields: dict[str, Any]) -> N
     with handler.lock or contextlib.nullcontext():
         handler.stream.write(line)
         handler.stream.flush()
+
+
+_second: tuple[int, str] = (-1, "")
+
+
+def _now() -> str:
+    """The time as ``JSONFormatter`` writes it (ISO 8601, UTC, milliseconds), with the
+    text of the current second made once a second."""
+    global _second
+    now = time.time()
+    second = int(now)
+    if second != _second[0]:
+        _second = (second, datetime.fromtimestamp(second, UTC).isoformat())
+    text = _second[1]
+    # "2026-11-28T00:10:51+00:00" -> "2026-11-28T00:10:51.489+00:00" (truncated, as isoformat)
+    return f"{text[:-6]}.{int((now - second) * 1000):03d}{text[-6:]}"
 
 
 class _Lines:
