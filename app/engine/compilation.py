@@ -68,10 +68,12 @@ class CompileSpec:
         """What the built program depends on. ``resolve_layout`` reads ``sampled`` only when
         nothing is declared, and there a shape of () is the default: leaving those out is
         exact, and lets more requests (and ``/v1/plot``) share one parse."""
-        sampled = None if self.declared is not None else tuple(
-            (name, shape) for name, shape in self.sampled
-            if shape != () or read_from_point(self.texts, name))
-        return (self.texts, self.stacked, self.declared, sampled)
+        if self.declared is not None:
+            return (self.texts, self.stacked, self.declared, None)
+        read = read_from_point(self.texts, (name for name, shape in self.sampled if shape == ()))
+        sampled = tuple((name, shape) for name, shape in self.sampled
+                        if shape != () or name in read)
+        return (self.texts, self.stacked, None, sampled)
 
 
 @dataclass(frozen=True)

@@ -57,11 +57,36 @@ def classify(lexed: Iterable[Token], transcript: Transcript,
     return out
 
 
-def read_from_point(texts: Iterable[str], name: str) -> bool:
-    """Whether the reading of ``texts`` may depend on ``name`` having a value in the point
-    (without declared variables): a function's name, or a name written before ``(``.
-    Cheap and never wrong in the unsafe direction: any text that is not ASCII counts."""
-    if name in FUNCTION_NAMES:
-        return True
-    called = re.compile(rf"(?<![A-Za-z0-9_]){re.escape(name)}\(")
-    return any(not text.isascii() or called.search(text) for text in texts)
+#: A name written right before ``(``: a run of word characters that no word character precedes.
+_CALLED = re.compile(r"(?<![A-Za-z0-9_])([A-Za-z0-9_]+)\(")
+_WORD = re.compile(r"[A-Za-z0-9_]+")
+
+
+def read_from_point(texts: Iterable[str], names: Iterable[str]) -> frozenset[str]:
+    """Those of ``names`` on which the reading of ``texts`` may depend having a value in the
+    point (without declared variables): a function's name, or a name written before ``(``.
+    Cheap and never wrong in the unsafe direction: any text that is not ASCII counts.
+
+    One pass over each text, whatever the number of names: a search for each name (with
+    the look-behind, no fast scan for its first letter) took 0.1 ms a name over 11 KB, 2.5
+    ms on the event loop for a 25-variable compile bomb (0.15 ms now), which a warm request
+    waited for."""
+    texts, names = tuple(texts), tuple(names)
+    if not all(text.isascii() for text in texts):
+        return frozenset(names)
+    called = {name for text in texts for name in _CALLED.findall(text)}
+    return frozenset(name for name in names if name in FUNCTION_NAMES or (
+        name in called if _WORD.fullmatch(name) else _called_by_search(texts, name)))
+
+
+def _called_by_search(texts: tuple[str, ...], name: str) -> bool:
+    """Whether ``name`` (not a run of word characters) is written right before ``(``,
+    with no word character before it."""
+    needle = name + "("
+    for text in texts:
+        at = text.find(needle)
+        while at >= 0:
+            if at == 0 or not _WORD.match(text, at - 1):
+                return True
+            at = text.find(needle, at + 1)
+    return False
