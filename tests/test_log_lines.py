@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import io
 import json
 import logging
@@ -11,6 +12,7 @@ from typing import Any
 import pytest
 
 from app.ops import logs
+from tests.conftest import run_async
 
 
 class CountingStream(io.StringIO):
@@ -47,6 +49,13 @@ def alone(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(nabla, "propagate", False)
 
 
+def off_loop(func: Any, *args: Any) -> Any:
+    """``func(*args)`` in a thread of its own: pytest's main thread may have an event loop
+    registered (Playwright's sync API, in browser tests)."""
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(func, *args).result()
+
+
 def lines(stream: io.StringIO) -> list[dict[str, Any]]:
     return [json.loads(line) for line in stream.getvalue().splitlines()]
 
@@ -67,7 +76,7 @@ def test_lines_of_one_turn_are_one_write_at_its_end(stream: CountingStream,
         await asyncio.sleep(0)
         seen.append(stream.writes)
 
-    asyncio.run(scenario())
+    run_async(scenario())
     assert seen == [0, 1, 2]
     assert [entry["n"] for entry in lines(stream)] == [0, 1, 2, 3, 4, 5]
 
@@ -82,7 +91,7 @@ def test_another_record_comes_after_the_lines_before_it(stream: CountingStream,
         other.warning("after the first request")
         logs.info_line(access, "request", {"n": 1})
 
-    asyncio.run(scenario())
+    run_async(scenario())
     assert [(e["logger"], e.get("n")) for e in lines(stream)] == [
         ("nabla.access", 0), ("nabla.engine", None), ("nabla.access", 1)]
 
@@ -90,7 +99,7 @@ def test_another_record_comes_after_the_lines_before_it(stream: CountingStream,
 def test_off_a_loop_a_line_is_written_at_once(stream: CountingStream,
                                              monkeypatch: pytest.MonkeyPatch) -> None:
     alone(monkeypatch)
-    logs.info_line(logging.getLogger("nabla.access"), "request", {"n": 7})
+    off_loop(logs.info_line, logging.getLogger("nabla.access"), "request", {"n": 7})
     assert stream.writes == 1 and lines(stream)[0]["n"] == 7
 
 
@@ -105,13 +114,15 @@ def test_a_line_left_by_a_loop_that_stopped_is_written_by_the_next(
             patch.setattr(loop, "call_soon", lambda *args, **kwargs: None)
             logs.info_line(access, "request", {"n": 0})
 
-    loop.run_until_complete(one_line())
-    loop.close()
+    try:
+        off_loop(loop.run_until_complete, one_line())
+    finally:
+        loop.close()
     assert stream.writes == 0
 
     async def next_line() -> None:
         logs.info_line(access, "request", {"n": 1})
 
-    asyncio.run(next_line())
+    run_async(next_line())
     assert [entry["n"] for entry in lines(stream)] == [0, 1]
     assert stream.writes == 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import io
 import json
 import logging
@@ -98,11 +99,15 @@ def test_the_access_line_written_directly_is_the_formatters(
     records: list[logging.LogRecord] = []
     monkeypatch.setattr(handler, "handle", records.append)  # a LogRecord would come here
     access = logging.getLogger("nabla.access")
-    token = logs.REQUEST_ID.set("req-7")
-    try:
-        logs.info_line(access, "request", {"status": 200, "route": "/v1/x"})
-    finally:
-        logs.REQUEST_ID.reset(token)
+    def write() -> None:  # in a thread without an event loop: at once (Playwright's sync
+        token = logs.REQUEST_ID.set("req-7")  # API may have one in pytest's main thread)
+        try:
+            logs.info_line(access, "request", {"status": 200, "route": "/v1/x"})
+        finally:
+            logs.REQUEST_ID.reset(token)
+
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        pool.submit(write).result()
     assert records == []  # written without a LogRecord
     direct = json.loads(stream.getvalue())
     record = logging.LogRecord("nabla.access", logging.INFO, __file__, 1, "request", None, None)
