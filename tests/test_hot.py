@@ -122,7 +122,8 @@ def test_the_hot_path_answers_every_warm_request(
         answered: tuple[list[httpx.Response], list[httpx.Response], list[bytes]]) -> None:
     _, _, hot_answers = answered
     payloads = bodies()
-    # The first of each form goes the full way (it compiles); every later one is hot.
+    # The first of each form goes the full way (it compiles, and its form is noted); the
+    # second is planned, and it and every later one are hot.
     per_form = len(payloads) // len(FORMS)
     expected = [b for i, b in enumerate(payloads) if i % per_form != 0]
     assert hot_answers == expected
@@ -182,7 +183,9 @@ def warm_service() -> Any:
     from app.api.routes.differentiate import answer
 
     run_async(answer(service, orjson.dumps(request), "application/json", None))
-    yield HotPath(service)
+    hot = HotPath(service)
+    assert hot.answer(orjson.dumps(request), None, None) is None  # its form is noted
+    yield hot
     ALLOWANCE.reset(token)
 
 
@@ -226,7 +229,8 @@ WARM = {"expression": "x^2 + y", "at": {"x": 0.25, "y": -1.0}}
 ])
 def test_other_bodies_go_the_full_way(warm_service: HotPath, body: Any, content_type: bytes,
                                       accept: bytes | None) -> None:
-    assert call(warm_service, body, content_type, accept) is None
+    for _ in range(2):  # the second time, a form is planned
+        assert call(warm_service, body, content_type, accept) is None
 
 
 def test_a_warm_body_is_answered_here(warm_service: HotPath) -> None:
@@ -245,8 +249,18 @@ def test_a_warm_body_is_answered_here(warm_service: HotPath) -> None:
 def test_the_forms_kept_are_bounded() -> None:
     hot = HotPath(Service(SETTINGS), forms=4)
     for i in range(10):
-        call(hot, {"expression": f"x + {i}", "at": {"x": 1.0}})
-    assert len(hot) == 4
+        for _ in range(2):
+            call(hot, {"expression": f"x + {i}", "at": {"x": 1.0}})
+    assert len(hot) == 4 and len(hot._seen) == 0
+    for i in range(20):
+        call(hot, {"expression": f"y + {i}", "at": {"y": 1.0}})
+    assert len(hot._seen) == 16  # four times the forms kept
+
+
+def test_a_form_is_planned_the_second_time_it_is_seen(warm_service: HotPath) -> None:
+    body = {"expression": "x^2 + y", "at": {"y": 1.0, "x": 0.5}}  # another order: a new form
+    assert call(warm_service, body) is None  # noted
+    assert orjson.loads(call(warm_service, body) or b"null")["value"] == 1.25
 
 
 def test_the_form_of_a_body() -> None:

@@ -6,10 +6,12 @@ executable again cost several times that. Most warm traffic repeats one *form* w
 numbers: ``{"expression": ..., "at": {name: number, ...}}``, and optionally
 ``"derivatives"``. The form of a body is everything in it but the point's numbers:
 
-1. The first body of a form is read and planned by the service as any request is
-   (``Service.prepare``); the plan is kept under the form, in an LRU of ``FORMS``, or
-   None when the form cannot be answered here (it asks for symbolic output, it is
-   invalid...).
+1. The first body of a form goes the full way, and only the form's hash is noted (in a
+   FIFO of four times ``FORMS``): most forms are seen once (a new expression, a compile
+   bomb), and planning them here as well cost each ~50 us. The second is read and planned
+   by the service as any request is (``Service.prepare``); the plan is kept under the form,
+   in an LRU of ``FORMS``, or None when the form cannot be answered here (it asks for
+   symbolic output, it is invalid...).
 2. A later body of that form is read with orjson. Its numbers are checked as the request
    model checks them: JSON numbers (orjson refuses NaN, Infinity and 1e999) that float64
    holds exactly when they are integers (up to 2**53). ``Service.at_once`` then computes the
@@ -25,6 +27,7 @@ remember, so it runs inside every limit (body size and time, slots, the deadline
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from typing import Any
 
 import orjson
@@ -53,6 +56,8 @@ class HotPath:
     def __init__(self, service: Service, forms: int = FORMS) -> None:
         self.service = service
         self._plans: LRUCache[Form, Prepared | None] = LRUCache(forms)
+        self._seen: OrderedDict[int, None] = OrderedDict()
+        self.seen = 4 * forms
 
     def __len__(self) -> int:
         return len(self._plans)
@@ -72,6 +77,8 @@ class HotPath:
             return None
         prepared = self._plans.get(form, _UNSEEN)
         if prepared is _UNSEEN:
+            if not self._seen_before(hash(form)):
+                return None
             prepared = self._prepare(body)
             self._plans[form] = prepared
         if prepared is None:
@@ -84,6 +91,16 @@ class HotPath:
         if result is None:
             return None
         return orjson.dumps(result, option=orjson.OPT_SERIALIZE_NUMPY)
+
+    def _seen_before(self, noted: int) -> bool:
+        """Whether a form of this hash was seen lately; else it is noted now."""
+        if noted in self._seen:
+            del self._seen[noted]
+            return True
+        self._seen[noted] = None
+        if len(self._seen) > self.seen:
+            self._seen.popitem(last=False)
+        return False
 
     def _prepare(self, body: bytes) -> Prepared | None:
         allowance = admission.current()
