@@ -70,10 +70,6 @@ class Settings(Limits):
                             "XLA compiles them in the background")
     parse_timeout_seconds: float = Field(5.0, description="budget, in CPU seconds, of "
                                          "parsing a new expression")
-    worker_idle_after_seconds: float = Field(0.01, ge=0, description="seconds a task of a "
-                                             "parse or compile worker runs at the worker's "
-                                             "priority (nice 10) before it yields the CPU to "
-                                             "the rest of the service (Linux SCHED_IDLE)")
     in_process: bool = Field(False, description="compile in the server's threads (tests only)")
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         "info", description="the least severe log records written")

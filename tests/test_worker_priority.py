@@ -1,7 +1,6 @@
 """A worker's CPU priority: it warms up (imports JAX, one compile) at the server's priority,
 then every one of its threads yields the CPU (nice 10); a background worker is SCHED_IDLE
-from its start to its end; a task that runs past ``worker_idle_after_seconds`` goes to
-SCHED_IDLE on a thread of its own.
+from its start to its end.
 
 A warm-up at nice 10 on a loaded machine (4 busy processes on 2 cores) took 20-50 s instead
 of 1 s, and the pool stayed not ready all that time: the chaos test's recovery after a
@@ -12,7 +11,6 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-import threading
 import time
 from concurrent.futures import Future
 from multiprocessing.queues import Queue
@@ -22,7 +20,7 @@ from typing import Any
 import pytest
 
 from app.config import Settings
-from app.engine import in_worker, workers
+from app.engine import workers
 from app.engine.queueing import RunningMean
 from app.engine.workers import CompilePool
 from tests.test_honest_faults import with_pool
@@ -110,75 +108,3 @@ def test_only_a_pool_that_warmed_up_counts_toward_the_warm_up_estimate() -> None
     warm.set_result(True)
     CompilePool._warmed(pool, warm, time.monotonic() - 2 * workers.WARMUP_SECONDS)
     assert pool.warmup.value > workers.WARMUP_SECONDS
-
-
-# A task yields the CPU once it has run ``worker_idle_after_seconds`` (app.engine.in_worker).
-
-
-def thread_priority() -> tuple[int, int, int]:
-    """The calling thread's id, nice value and scheduling policy."""
-    tid = threading.get_native_id()
-    return tid, os.getpriority(os.PRIO_PROCESS, tid), os.sched_getscheduler(tid)
-
-
-def after_yielding() -> tuple[int, int, int]:
-    """The calling thread's priority once its ``TaskThread`` has made it yield (a task that
-    runs until then; a minute at most, so that a thread that never yields fails the test
-    rather than hanging it)."""
-    until = time.monotonic() + 60
-    while os.sched_getscheduler(0) != os.SCHED_IDLE and time.monotonic() < until:
-        time.sleep(0.001)
-    return thread_priority()
-
-
-def test_a_short_task_keeps_its_priority_and_its_thread() -> None:
-    tasks = in_worker.TaskThread(idle_after=3600)
-    first, second = tasks.run(thread_priority), tasks.run(thread_priority)
-    assert first == second  # one thread for both
-    tid, nice, policy = first
-    assert tid != threading.get_native_id()  # not the caller's
-    assert (nice, policy) == (os.getpriority(os.PRIO_PROCESS, 0), os.SCHED_OTHER)
-    assert tasks.yielded == 0
-
-
-def test_a_long_task_yields_and_the_next_task_gets_a_new_thread_at_full_priority() -> None:
-    tasks = in_worker.TaskThread(idle_after=0.0)
-    tid, _, policy = tasks.run(after_yielding)
-    assert policy == os.SCHED_IDLE and tasks.yielded == 1
-    tasks.idle_after = 3600
-    new_tid, nice, policy = tasks.run(thread_priority)
-    assert new_tid != tid
-    assert (nice, policy) == (os.getpriority(os.PRIO_PROCESS, 0), os.SCHED_OTHER)
-    assert tasks.yielded == 1
-
-
-def test_a_tasks_error_is_raised_to_the_caller() -> None:
-    tasks = in_worker.TaskThread(idle_after=3600)
-    with pytest.raises(ZeroDivisionError):
-        tasks.run(divmod, 1, 0)
-    assert tasks.run(divmod, 7, 2) == (3, 1)  # the thread lives on
-
-
-def test_a_pools_task_yields_once_it_has_run_the_setting() -> None:
-    async def scenario(pool: CompilePool) -> tuple[Any, Any, int]:
-        (pid,) = pool._worker_pids()
-        return await pool.call(after_yielding), await pool.call(thread_priority), pid
-
-    (tid, _, policy), (next_tid, _, _), pid = with_pool(
-        Settings(worker_idle_after_seconds=0), scenario)
-    assert tid != pid  # a task thread, not the worker's main thread
-    assert policy == os.SCHED_IDLE
-    assert next_tid != tid  # the thread that yielded ended with its task
-
-
-def test_a_pools_short_task_runs_at_the_workers_priority() -> None:
-    ours = os.getpriority(os.PRIO_PROCESS, 0)
-
-    async def scenario(pool: CompilePool) -> tuple[Any, Any, int]:
-        (pid,) = pool._worker_pids()
-        return await pool.call(thread_priority), await pool.call(thread_priority), pid
-
-    (tid, nice, policy), (next_tid, _, _), pid = with_pool(
-        Settings(worker_idle_after_seconds=3600), scenario)
-    assert tid != pid and next_tid == tid  # one task thread for both
-    assert (nice, policy) == (min(19, ours + 10), os.SCHED_OTHER)

@@ -108,8 +108,7 @@ class CompilePool:
             max_workers=self.workers,
             initializer=start_worker,
             initargs=(self.settings.worker_memory_bytes, self.idle, self.cache_folder,
-                      self.settings.cache_max_bytes,
-                      None if self.idle else self.settings.worker_idle_after_seconds),
+                      self.settings.cache_max_bytes),
             context=multiprocessing.get_context("spawn"),
         )
         started = self._started_at = time.monotonic()
