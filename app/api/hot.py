@@ -27,7 +27,6 @@ remember, so it runs inside every limit (body size and time, slots, the deadline
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from typing import Any
 
 import orjson
@@ -36,6 +35,7 @@ from fastapi.exceptions import RequestValidationError
 
 from app.api.transport import JSON, decode_request, wants_msgpack
 from app.engine import admission
+from app.engine.caches import Doorkeeper
 from app.errors import NablaError
 from app.service.pipeline import Prepared, Service
 
@@ -56,8 +56,7 @@ class HotPath:
     def __init__(self, service: Service, forms: int = FORMS) -> None:
         self.service = service
         self._plans: LRUCache[Form, Prepared | None] = LRUCache(forms)
-        self._seen: OrderedDict[int, None] = OrderedDict()
-        self.seen = 4 * forms
+        self._seen = Doorkeeper(4 * forms)
 
     def __len__(self) -> int:
         return len(self._plans)
@@ -77,7 +76,7 @@ class HotPath:
             return None
         prepared = self._plans.get(form, _UNSEEN)
         if prepared is _UNSEEN:
-            if not self._seen_before(hash(form)):
+            if not self._seen.seen_before(hash(form)):
                 return None
             prepared = self._prepare(body)
             self._plans[form] = prepared
@@ -91,16 +90,6 @@ class HotPath:
         if result is None:
             return None
         return orjson.dumps(result, option=orjson.OPT_SERIALIZE_NUMPY)
-
-    def _seen_before(self, noted: int) -> bool:
-        """Whether a form of this hash was seen lately; else it is noted now."""
-        if noted in self._seen:
-            del self._seen[noted]
-            return True
-        self._seen[noted] = None
-        if len(self._seen) > self.seen:
-            self._seen.popitem(last=False)
-        return False
 
     def _prepare(self, body: bytes) -> Prepared | None:
         allowance = admission.current()

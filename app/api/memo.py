@@ -24,7 +24,6 @@ lock).
 from __future__ import annotations
 
 import sys
-from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, NamedTuple
 
@@ -32,6 +31,7 @@ from cachetools import LRUCache
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.api.limits import replay
+from app.engine.caches import Doorkeeper
 
 Key = tuple[str, bytes, bytes, bytes]
 Headers = tuple[tuple[bytes, bytes], ...]
@@ -78,8 +78,7 @@ class ResponseMemo:
         self._items: LRUCache[Key, Stored] = LRUCache(max(0, max_bytes),
                                                       getsizeof=lambda stored: stored.size)
         # An int and its slot, ~100 bytes each: 1/1000 of the memo's bytes, 1,000 at least.
-        self.seen = max(1000, max_bytes // 1000) if seen is None else seen
-        self._seen: OrderedDict[int, None] = OrderedDict()
+        self._seen = Doorkeeper(max(1000, max_bytes // 1000) if seen is None else seen)
 
     def __len__(self) -> int:
         return len(self._items)
@@ -137,14 +136,8 @@ class ResponseMemo:
         if (self.max_bytes <= 0 or len(body) + len(key[1]) > self.max_item_bytes
                 or key in self._items):
             return
-        noted = hash(key)
-        if noted not in self._seen:
-            self._seen[noted] = None
-            if len(self._seen) > self.seen:
-                self._seen.popitem(last=False)
-            return
-        del self._seen[noted]
-        self._keep(key, headers, body)
+        if self._seen.seen_before(hash(key)):
+            self._keep(key, headers, body)
 
     def _keep(self, key: Key, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
         # The request id is per request: a remembered answer must not repeat it.

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable
 from typing import Generic, TypeVar
 
@@ -69,6 +70,29 @@ class Counted(Generic[K, V]):
         """Keep ``value``; the least recently used item goes when the cache is full."""
         with self._lock:
             remember(self._items, key, value)
+
+
+class Doorkeeper:
+    """Hashes seen once lately, in a FIFO of at most ``capacity`` (TinyLFU's doorkeeper):
+    ``seen_before`` is True the second time a hash comes while it is still noted."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self._noted: OrderedDict[int, None] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._noted)
+
+    def seen_before(self, noted: int) -> bool:
+        """Whether ``noted`` was seen lately (it is then forgotten); else it is noted, the
+        oldest going past ``capacity``."""
+        if noted in self._noted:
+            del self._noted[noted]
+            return True
+        self._noted[noted] = None
+        if len(self._noted) > self.capacity:
+            self._noted.popitem(last=False)
+        return False
 
 
 class SingleFlight(Generic[K, V]):

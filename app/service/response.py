@@ -19,8 +19,7 @@ def assemble(signature: Signature, results: Mapping[str, np.ndarray]) -> dict[st
     body: dict[str, Any] = {"coordinates": layout.coordinates()}
     if any(len(s) > 1 for s in layout.shapes):
         body["shapes"] = {n: list(s) for n, s in zip(layout.names, layout.shapes, strict=True)}
-    names = {"value": "value", "hessian": "hessian", "jvp": "jvp", "vjp": "vjp",
-             "gradient": "jacobian" if signature.vector_valued else "gradient"}
+    names = output_names(signature)
     nonfinite = NonFinite()
     for kind in COMPILED_KINDS:
         if kind not in results:
@@ -56,15 +55,17 @@ def plain_body(signature: Signature, outputs: Outputs, flat: np.ndarray) -> dict
         stop = start + math.prod(shape)
         parts[kind] = _nested(numbers, start, shape)
         start = stop
+    names = output_names(signature)
     for kind in COMPILED_KINDS:
         if kind in parts:
-            body[_NAMES[kind] if kind != "gradient" or not signature.vector_valued
-                 else "jacobian"] = parts[kind]
+            body[names[kind]] = parts[kind]
     return body
 
 
-_NAMES = {"value": "value", "hessian": "hessian", "jvp": "jvp", "vjp": "vjp",
-          "gradient": "gradient"}
+def output_names(signature: Signature) -> dict[str, str]:
+    """The body's name of each compiled output: the gradient of a vector f is its Jacobian."""
+    return {"value": "value", "hessian": "hessian", "jvp": "jvp", "vjp": "vjp",
+            "gradient": "jacobian" if signature.vector_valued else "gradient"}
 
 
 def _nested(numbers: list[float], start: int, shape: tuple[int, ...]) -> Any:
