@@ -27,19 +27,17 @@ jax.config.update("jax_enable_x64", True)  # type: ignore[no-untyped-call]
 jax.config.update("jax_enable_compilation_cache", False)  # type: ignore[no-untyped-call]
 
 import jax.numpy as jnp  # noqa: E402 - float64 must be on before any array exists
-import numpy as np  # noqa: E402
 import sympy  # noqa: E402
 from sympy.logic.boolalg import BooleanFalse, BooleanTrue  # noqa: E402
 
 from app.errors import InputError  # noqa: E402
 from app.language import catalog  # noqa: E402
 from app.language import functions as F  # noqa: E402
-from app.language.ieee import flush_number  # noqa: E402
+from app.language.ieee import SMALLEST_NORMAL, flush_number  # noqa: E402
 from app.language.matrix_ops import ARRAY_OPS  # noqa: E402
 from app.language.walk import Walker, divides, integer_args  # noqa: E402
 
 Array = Any
-_SMALLEST_NORMAL = float(np.finfo(np.float64).tiny)
 
 
 def _sum(*args: Array) -> Array:
@@ -176,7 +174,7 @@ def flushed(x: Array) -> Array:
     """``x`` with subnormals made 0 (sign kept), with derivative 1. XLA flushes them in
     every arithmetic operation, but its compositions (atan2, abs, select) see a subnormal
     input as it is: flushed at the start, every operation agrees with the first tier."""
-    return jnp.where(jnp.abs(x) < _SMALLEST_NORMAL, x * 0.0, x)
+    return jnp.where(jnp.abs(x) < SMALLEST_NORMAL, x * 0.0, x)
 
 
 flushed.defjvps(lambda tangent, answer, x: tangent)

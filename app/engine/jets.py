@@ -34,11 +34,10 @@ from sympy.functions.elementary.piecewise import ExprCondPair
 from sympy.logic.boolalg import BooleanFalse, BooleanTrue
 
 from app.language.catalog import JET_RULES
-from app.language.ieee import flush, integer_power
+from app.language.ieee import SMALLEST_NORMAL, flush, integer_power
 from app.language.walk import VECTOR_OPERANDS, Walker, divides, integer_args
 
 Arr = np.ndarray
-_SMALLEST_NORMAL = np.finfo(np.float64).tiny
 #: The coordinates a jet's derivatives are over: sorted indices, or None for all n.
 Support = tuple[int, ...] | None
 
@@ -343,7 +342,7 @@ class JetEvaluator(Walker[Any]):
         parts = [x.ravel() for jet in jets if isinstance(jet, Jet)
                  for x in (jet.v, jet.g) if x is not None]
         magnitude = np.abs(np.concatenate(parts)) if parts else np.zeros(0)
-        return bool(np.any((magnitude < _SMALLEST_NORMAL) & (magnitude > 0)))
+        return bool(np.any((magnitude < SMALLEST_NORMAL) & (magnitude > 0)))
 
     def leaf(self, node: sympy.Basic) -> Any:
         if isinstance(node, sympy.Symbol):

@@ -17,12 +17,13 @@ import math
 import numpy as np
 
 Arr = np.ndarray
-_SMALLEST_NORMAL = np.finfo(np.float64).tiny
+#: The smallest normal float64 (2**-1022): a nonzero number below it is subnormal.
+SMALLEST_NORMAL = float(np.finfo(np.float64).tiny)
 
 
 def flush(x: Arr) -> Arr:
     """``x`` with subnormal entries made zero, sign kept, as XLA on CPU computes."""
-    small = np.abs(x) < _SMALLEST_NORMAL
+    small = np.abs(x) < SMALLEST_NORMAL
     if not small.any():
         return x
     small &= x != 0
@@ -46,4 +47,4 @@ def integer_power(x: Arr, k: int) -> Arr:
 
 def flush_number(x: float) -> float:
     """A constant as XLA on CPU reads it: a subnormal is 0, sign kept."""
-    return math.copysign(0.0, x) if 0 < abs(x) < _SMALLEST_NORMAL else x
+    return math.copysign(0.0, x) if 0 < abs(x) < SMALLEST_NORMAL else x

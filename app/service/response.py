@@ -11,6 +11,7 @@ import numpy as np
 
 from app.engine.nonfinite import NonFinite
 from app.engine.xla import COMPILED_KINDS, Outputs, Signature
+from app.language.ieee import SMALLEST_NORMAL
 
 
 def assemble(signature: Signature, results: Mapping[str, np.ndarray]) -> dict[str, Any]:
@@ -32,7 +33,6 @@ def assemble(signature: Signature, results: Mapping[str, np.ndarray]) -> dict[st
 
 #: A buffer of at most this many numbers may be read as Python floats (``plain_body``).
 PLAIN_NUMBERS = 256
-_SMALLEST_NORMAL = float(np.finfo(np.float64).tiny)
 
 
 def plain_body(signature: Signature, outputs: Outputs, flat: np.ndarray) -> dict[str, Any] | None:
@@ -46,7 +46,7 @@ def plain_body(signature: Signature, outputs: Outputs, flat: np.ndarray) -> dict
         return None
     numbers = flat.tolist()
     for x in numbers:
-        if not _SMALLEST_NORMAL <= abs(x) < math.inf and x != 0.0:
+        if not SMALLEST_NORMAL <= abs(x) < math.inf and x != 0.0:
             return None  # not finite, or subnormal
     body: dict[str, Any] = {"coordinates": layout.coordinates()}
     start = 0
