@@ -57,7 +57,6 @@ class Prepared:
     point's numbers (``app.api.hot`` keeps it by the request's form)."""
 
     spec: CompileSpec
-    key: CompileSpec  # the executable cache's key (``spec.key``)
     plan: OrderPlan
     value: bool  # "value" is asked for
     at_once: bool  # one point, outputs only: ``Service.at_once`` can answer it
@@ -128,7 +127,7 @@ class Service:
         at_once = (request.at is not None and not plan.direction_count and plan.taylor is None
                    and request.check is None and not {"jvp", "vjp"} & set(spec.kinds)
                    and not {"symbolic", "explain"} & set(request.derivatives))
-        return Prepared(spec, spec.key, plan, "value" in request.derivatives, at_once)
+        return Prepared(spec, plan, "value" in request.derivatives, at_once)
 
     async def _run(self, request: DifferentiateRequest, allowance: Allowance) -> dict[str, Any]:
         prepared = self.prepare(request, allowance)
@@ -169,7 +168,7 @@ class Service:
         microseconds), by the same steps as ``run``. None otherwise: ``run`` answers it.
         Called within the request's allowance (``app.api.allowance``)."""
         allowance = admission.current()
-        tier = self.engine.executables.hit(prepared.key) if prepared.at_once else None
+        tier = self.engine.executables.hit(prepared.spec.key) if prepared.at_once else None
         if tier is None or allowance is None or not tier.inline(1):
             return None
         signature = tier.signature
