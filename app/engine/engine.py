@@ -94,7 +94,8 @@ class Engine:
             self.pool = CompilePool(self.settings, cache_folder=self.cache_folder)
             if self.settings.interpret:
                 self.parse_pool = CompilePool(self.settings, workers=1, name="parse",
-                                              budget=self.settings.parse_timeout_seconds)
+                                              budget=self.settings.parse_timeout_seconds,
+                                              express=True)
             self._watchdog = asyncio.get_running_loop().create_task(self._watch())
 
     async def _watch(self) -> None:

@@ -13,6 +13,7 @@ import gc
 import os
 import resource
 import signal
+import socket
 import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -128,3 +129,65 @@ def run_task(func: Callable[..., Any], args: tuple[Any, ...]) -> tuple[bool, Any
         return False, error.problem()
     except MemoryError:
         return False, TooComplex.memory().problem()
+
+
+# The express lane's worker (``app.engine.express``): tasks and answers as frames on a socket.
+
+FRAME_HEADER = 4  # bytes of a frame's length, big-endian, before the frame
+
+
+def express_worker(sock: socket.socket, memory_bytes: int) -> None:
+    """The express worker's life: the start of a worker (without JAX's compile warm-up: it
+    only reads expressions), one frame saying it is ready, then one task at a time until the
+    server closes its end. A task is ``(number, func, args)``; its answer is ``(number,
+    "done", run_task(func, args))``, or ``(number, "raised", error)``."""
+    obey_only_parent()
+    niceness = min(19, os.getpriority(os.PRIO_PROCESS, 0) + 10)
+    if memory_bytes > 0:
+        resource.setrlimit(resource.RLIMIT_DATA, (memory_bytes, memory_bytes))
+    import pickle
+
+    from app.config import Limits
+    from app.engine.compilation import CompileSpec
+    from app.engine.planning import Policy, parse_and_plan
+    from app.engine.xla import KINDS
+
+    parse_and_plan(CompileSpec(("sin(x)*y",), False, None, (), KINDS, None, 1), Limits(),
+                   Policy(1.0, True))  # Lark's tables and SymPy's caches, warmed up
+    gc.freeze()
+    every_thread(lambda tid: os.setpriority(os.PRIO_PROCESS, tid, niceness))
+    write_frame(sock, pickle.dumps((0, "ready", os.getpid())))
+    while (frame := read_frame(sock)) is not None:
+        number, func, args = pickle.loads(frame)  # noqa: S301 - the server's, on our socket pair
+        try:
+            answer = pickle.dumps((number, "done", run_task(func, args)))
+        except Exception as error:  # as pebble sends a task's exception back
+            try:
+                answer = pickle.dumps((number, "raised", error))
+            except Exception:
+                answer = pickle.dumps((number, "raised", RuntimeError(repr(error))))
+        write_frame(sock, answer)
+    os._exit(0)
+
+
+def write_frame(sock: socket.socket, data: bytes) -> None:
+    """``data`` after its length."""
+    sock.sendall(len(data).to_bytes(FRAME_HEADER, "big") + data)
+
+
+def read_frame(sock: socket.socket) -> bytes | None:
+    """The next whole frame, or None once the other end is closed."""
+    header = _read_exactly(sock, FRAME_HEADER)
+    if header is None:
+        return None
+    return _read_exactly(sock, int.from_bytes(header, "big"))
+
+
+def _read_exactly(sock: socket.socket, size: int) -> bytes | None:
+    data = bytearray()
+    while len(data) < size:
+        chunk = sock.recv(min(size - len(data), 1 << 20))
+        if not chunk:
+            return None
+        data += chunk
+    return bytes(data)

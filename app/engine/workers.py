@@ -43,6 +43,7 @@ from pebble import ProcessExpired, ProcessPool
 from app.config import Limits, Settings
 from app.engine.admission import Allowance, deadline_exceeded
 from app.engine.compilation import Compiled, CompileSpec
+from app.engine.express import Express
 from app.engine.faults import Looks, WorkerLost, too_slow
 from app.engine.in_worker import compile_task, ready, run_task, start_worker
 from app.engine.queueing import Calibration, Queue, RunningMean, Task
@@ -81,7 +82,7 @@ class CompilePool:
 
     def __init__(self, settings: Settings, workers: int | None = None,
                  budget: float | None = None, name: str = "compile", idle: bool = False,
-                 cache_folder: str | None = None) -> None:
+                 cache_folder: str | None = None, express: bool = False) -> None:
         self.settings = settings
         self.cache_folder = cache_folder  # of the persistent compile cache (None: off)
         self.name = name
@@ -102,6 +103,9 @@ class CompilePool:
         self.looks = Looks()  # what each worker uses: its state, CPU and memory
         self._lost: asyncio.Future[str] | None = None  # set when this pool breaks
         self._pool, self._warm = self._start()
+        # Short tasks a request waits for also go to the express lane, when it is free.
+        self.express = Express(name, self.budget, settings.worker_memory_bytes, WALL_BUDGETS,
+                               STALL_SECONDS) if express else None
 
     def _start(self) -> tuple[ProcessPool, Future[Any]]:
         pool = ProcessPool(
@@ -259,7 +263,15 @@ class CompilePool:
         """``func(*args)`` in a worker within the budget (``func`` importable by name), and
         within ``allowance``'s deadline."""
         started = time.monotonic()
-        ok, result = await self._run(run_task, (func, args), self.task_seconds.value, allowance)
+        answer = None
+        if self.express is not None and self.fault is None and self._warm.done():
+            try:
+                answer = await self.express.call(func, args, allowance)
+            except WorkerLost as lost:  # the pool's own workers run it again
+                self._log_lost(str(lost))
+        if answer is None:
+            answer = await self._run(run_task, (func, args), self.task_seconds.value, allowance)
+        ok, result = answer
         self.task_seconds.observe(time.monotonic() - started)
         if not ok:
             raise RemoteProblem(result)
@@ -359,6 +371,8 @@ class CompilePool:
     def close(self) -> None:
         """Stop the workers (tasks in flight are cancelled)."""
         self._closed = True
+        if self.express is not None:
+            self.express.close()
         _stop(self._pool)
 
 

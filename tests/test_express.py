@@ -1,0 +1,218 @@
+"""The parse pool's express lane (app.engine.express): it reads expressions as the pool's own
+worker does, and each fault of a task it took ends as the pool would end it: the budget and
+the memory cap are the request's (422), a kill, a crash or a stop are ours (the pool's own
+worker runs the task again)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Any
+
+import pytest
+import sympy as sp
+
+from app.config import Limits, Settings
+from app.engine import express as express_module
+from app.engine import workers
+from app.engine.admission import Allowance
+from app.engine.compilation import CompileSpec, Parsed
+from app.engine.planning import Policy, parse_and_plan
+from app.engine.workers import CompilePool
+from app.engine.xla import KINDS
+from app.errors import NablaError
+from tests.conftest import run_async
+from tests.test_honest_faults import CAP, grow_then_abort, killed_once, pid_after, spin
+
+pytestmark = pytest.mark.slow
+
+
+def spec(text: str) -> CompileSpec:
+    return CompileSpec((text,), False, None, (), KINDS, None, 1)
+
+
+def with_lane(settings: Settings, scenario: Callable[[CompilePool], Awaitable[Any]]) -> Any:
+    """Run ``scenario`` with a warm parse pool (one worker) whose express worker is idle."""
+
+    async def go() -> Any:
+        pool = CompilePool(settings, workers=1, name="parse",
+                           budget=settings.parse_timeout_seconds, express=True)
+
+        async def watchdog() -> None:
+            while True:
+                pool.watch()
+                await asyncio.sleep(0.1)
+
+        watching = asyncio.ensure_future(watchdog())
+        try:
+            while not pool.ready:
+                await asyncio.sleep(0.05)
+            await idle(pool)
+            return await scenario(pool)
+        finally:
+            watching.cancel()
+            await asyncio.to_thread(pool.close)
+
+    return run_async(go())
+
+
+async def idle(pool: CompilePool, seconds: float = 60.0) -> None:
+    """Wait until the express worker is up and idle (a task starts it the first time)."""
+    assert pool.express is not None
+    until = time.monotonic() + seconds
+    while not pool.express.idle:
+        await pool.call(os.getpid)  # starts it, on the pool's own worker meanwhile
+        assert time.monotonic() < until, "the express worker never came up"
+        await asyncio.sleep(0.05)
+
+
+async def outcome(pool: CompilePool, func: Callable[..., Any], *args: Any,
+                  allowance: Allowance | None = None) -> Any:
+    try:
+        return await pool.call(func, *args, allowance=allowance)
+    except NablaError as error:
+        return error
+
+
+@contextlib.contextmanager
+def pools_own_tasks(pool: CompilePool) -> Iterator[list[Any]]:
+    """The tasks given to the pool's own workers meanwhile."""
+    given: list[Any] = []
+    run = pool._run
+
+    async def spy(func: Callable[..., Any], args: tuple[Any, ...], *rest: Any) -> Any:
+        given.append(args)
+        return await run(func, args, *rest)
+
+    pool._run = spy  # type: ignore[method-assign,assignment]
+    try:
+        yield given
+    finally:
+        pool._run = run  # type: ignore[method-assign]
+
+
+def express_pid(pool: CompilePool) -> int:
+    assert pool.express is not None and pool.express._pid is not None
+    return pool.express._pid
+
+
+def test_the_express_worker_reads_expressions_and_takes_the_tasks_of_an_idle_lane() -> None:
+    x, y, z = sp.symbols("x y z")
+    texts = {"x^2*y + sin(z)": x**2 * y + sp.sin(z), "exp(x/y) - 3*z": sp.exp(x / y) - 3 * z,
+             "log(1 + x^2) * y^z": sp.log(1 + x**2) * y**z}
+
+    async def scenario(pool: CompilePool) -> tuple[list[Parsed], int, int, list[Any]]:
+        lane, pid = pool.express, express_pid(pool)
+        assert lane is not None
+        taken = lane.taken
+        parsed = [await pool.call(parse_and_plan, spec(t), Limits(), Policy(10.0, True))
+                  for t in texts]
+        # Two at once: the second finds the lane busy and goes to the pool's own worker.
+        both = await asyncio.gather(pool.call(pid_after, 0.5), pool.call(pid_after, 0.0))
+        return parsed, lane.taken - taken, pid, list(both)
+
+    parsed, taken, pid, both = with_lane(Settings(), scenario)
+    assert taken == len(texts) + 1
+    for one, expected in zip(parsed, texts.values(), strict=True):
+        (tree,) = one.program.exprs  # the worker's symbols carry their own assumptions
+        at = {"x": sp.Rational(3, 7), "y": sp.Rational(5, 4), "z": sp.Rational(-2, 3)}
+        ours = tree.subs({s: at[s.name] for s in tree.free_symbols}).evalf(30)
+        theirs = expected.subs({s: at[s.name] for s in expected.free_symbols}).evalf(30)
+        assert abs(ours - theirs) < 1e-25, (tree, expected)
+    assert both[0] == pid and both[1] != pid
+
+
+def test_a_task_past_its_budget_in_the_express_worker_is_too_complex() -> None:
+    async def scenario(pool: CompilePool) -> tuple[Any, int, int, int, bool]:
+        lane, first = pool.express, express_pid(pool)
+        assert lane is not None
+        with pools_own_tasks(pool) as own:
+            slow = await outcome(pool, spin, 60.0)
+        await idle(pool)
+        return slow, first, express_pid(pool), lane.starts, not own
+
+    slow, first, then, starts, kept = with_lane(Settings(parse_timeout_seconds=1.0), scenario)
+    assert slow.status == 422 and slow.code == "too_complex", slow.problem()
+    assert slow.extra["limit"] == "parse_timeout_seconds"
+    assert then != first and starts == 2  # the spinning worker was replaced
+    assert kept  # and the task was not run again by the pool's own worker
+
+
+def test_a_kill_from_outside_mid_task_runs_the_task_again_on_the_pools_worker(
+        tmp_path: Any) -> None:
+    marker = str(tmp_path / "killed")
+
+    async def scenario(pool: CompilePool) -> tuple[Any, int, list[int]]:
+        first = express_pid(pool)
+        answer = await outcome(pool, killed_once, marker)
+        await idle(pool)
+        return answer, first, pool._worker_pids()
+
+    answer, first, pool_pids = with_lane(Settings(), scenario)
+    assert answer in pool_pids and answer != first
+
+
+def test_a_stopped_express_worker_is_replaced_and_its_task_run_again() -> None:
+    async def scenario(pool: CompilePool) -> tuple[Any, int, list[int], int]:
+        first = express_pid(pool)
+        task = asyncio.ensure_future(outcome(pool, pid_after, 0.5))
+        await asyncio.sleep(0.1)
+        os.kill(first, signal.SIGSTOP)  # SIGKILLed by the lane after STALL_SECONDS
+        answer = await task
+        await idle(pool)
+        return answer, first, pool._worker_pids(), express_pid(pool)
+
+    answer, first, pool_pids, then = with_lane(Settings(), scenario)
+    assert answer in pool_pids and then != first
+
+
+def test_an_express_worker_that_dies_at_its_memory_cap_is_the_requests_fault() -> None:
+    async def scenario(pool: CompilePool) -> tuple[Any, bool]:
+        with pools_own_tasks(pool) as own:
+            capped = await outcome(pool, grow_then_abort)
+        return capped, not own
+
+    capped, kept = with_lane(Settings(worker_memory_bytes=CAP), scenario)
+    assert capped.status == 422 and capped.code == "too_complex", capped.problem()
+    assert capped.extra["limit"] == "worker_memory_bytes"
+    assert kept  # the task was not run again by the pool's own worker
+
+
+def test_a_deadline_ends_the_wait_not_the_task(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(express_module, "LOOK_SECONDS", 0.05)
+
+    async def scenario(pool: CompilePool) -> tuple[Any, bool, int, int]:
+        lane, pid = pool.express, express_pid(pool)
+        assert lane is not None
+        late = await outcome(pool, pid_after, 1.0, allowance=Allowance.starting_now(0.2))
+        busy = not lane.idle  # the task goes on; its answer is dropped
+        await asyncio.sleep(1.2)
+        again = await pool.call(pid_after, 0.0)
+        return late, busy, pid, again
+
+    late, busy, pid, again = with_lane(Settings(), scenario)
+    assert late.status == 503 and late.code == "deadline_exceeded", late.problem()
+    assert busy and again == pid  # the same worker, idle again and taking tasks
+
+
+def test_the_lane_stays_out_of_the_way_while_it_starts(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(workers, "WALL_BUDGETS", 100.0)
+
+    async def go() -> tuple[Any, bool]:
+        pool = CompilePool(Settings(), workers=1, name="parse", express=True)
+        try:
+            while not pool.ready:
+                await asyncio.sleep(0.05)
+            assert pool.express is not None and not pool.express.idle
+            answer = await pool.call(os.getpid)  # the pool's worker; the lane starts now
+            return answer, answer in pool._worker_pids()
+        finally:
+            await asyncio.to_thread(pool.close)
+
+    answer, by_pool = run_async(go())
+    assert by_pool, answer
