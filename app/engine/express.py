@@ -18,8 +18,9 @@ pool's fault handling still covers everything the lane declines. For the task it
 - the request's deadline came: the request gets its 503 and the task goes on (its answer is
   dropped; the budget still stops it).
 
-A lost worker is killed and a new one started (its first start when the pool first gets a
-task), after a pause that grows while new workers keep dying before they are ready.
+A lost worker is killed and a new one started, after a pause that grows while new workers
+keep dying before they are ready. The first starts once the pool's own worker is warm (not
+beside its warm-up: both would take longer on a small machine).
 """
 
 from __future__ import annotations
@@ -126,7 +127,7 @@ class Express:
         None if it cannot take the task now; raises ``WorkerLost``, ``TooComplex`` or the
         deadline's 503."""
         if not self.idle:
-            self._start_soon()
+            self.start_soon()
             return None
         assert self._transport is not None and self._pid is not None
         loop = asyncio.get_running_loop()
@@ -233,7 +234,7 @@ class Express:
         self._stop_worker()
         pause = BACKOFF_SECONDS[min(self._deaths_in_a_row, len(BACKOFF_SECONDS) - 1)]
         self._start_at = time.monotonic() + pause
-        asyncio.get_running_loop().call_later(pause, self._start_soon)
+        asyncio.get_running_loop().call_later(pause, self.start_soon)
 
     def _stop_worker(self) -> None:
         process, transport = self._process, self._transport
@@ -247,8 +248,9 @@ class Express:
         if transport is not None:
             transport.close()
 
-    def _start_soon(self) -> None:
-        """Start a worker unless one is up or starting, or the back-off has not passed."""
+    def start_soon(self) -> None:
+        """Start a worker unless one is up or starting, or the back-off has not passed (the
+        pool calls this once its own worker is warm, and the lane starts again itself)."""
         if (self._closed or self._starting or self._process is not None
                 or time.monotonic() < self._start_at):
             return

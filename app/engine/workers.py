@@ -203,6 +203,8 @@ class CompilePool:
             self._break(reason)
         elif self._warm.done() and self._breaks_in_a_row and self.not_ready is None:
             self._breaks_in_a_row = 0  # this pool came up: the next fault rebuilds at once
+        if self.express is not None and self.fault is None and self._warm.done():
+            self.express.start_soon()
 
     def _find_fault(self) -> str | None:
         if not self._pool.active:
