@@ -199,20 +199,27 @@ def test_a_deadline_ends_the_wait_not_the_task(monkeypatch: pytest.MonkeyPatch) 
     assert busy and again == pid  # the same worker, idle again and taking tasks
 
 
-def test_the_lane_stays_out_of_the_way_while_it_starts(
+def test_the_pool_is_ready_once_the_lane_is_and_its_worker_works_meanwhile(
         monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(workers, "WALL_BUDGETS", 100.0)
 
-    async def go() -> tuple[Any, bool]:
+    async def go() -> tuple[Any, bool, str | None, bool]:
         pool = CompilePool(Settings(), workers=1, name="parse", express=True)
         try:
-            while not pool.ready:
+            while not pool._warm.done():  # no watchdog: the lane is not started
                 await asyncio.sleep(0.05)
-            assert pool.express is not None and not pool.express.idle
+            why = pool.not_ready
             answer = await pool.call(os.getpid)  # the pool's worker; the lane starts now
-            return answer, answer in pool._worker_pids()
+            by_pool = answer in pool._worker_pids()
+            until = time.monotonic() + 60
+            while not pool.ready:
+                assert time.monotonic() < until, pool.not_ready
+                await asyncio.sleep(0.05)
+            assert pool.express is not None
+            return answer, by_pool, why and why.code, pool.express.idle
         finally:
             await asyncio.to_thread(pool.close)
 
-    answer, by_pool = run_async(go())
+    answer, by_pool, why, idle_then = run_async(go())
     assert by_pool, answer
+    assert why == "starting" and idle_then

@@ -19,8 +19,8 @@ pool's fault handling still covers everything the lane declines. For the task it
   dropped; the budget still stops it).
 
 A lost worker is killed and a new one started, after a pause that grows while new workers
-keep dying before they are ready. The first starts once the pool's own worker is warm (not
-beside its warm-up: both would take longer on a small machine).
+keep dying before they are ready. The first starts with the pool, whose first readiness waits
+for it (``settled``): a server that says it is ready reads new expressions at full speed.
 """
 
 from __future__ import annotations
@@ -103,6 +103,7 @@ class Express:
         self.stall_seconds = stall_seconds
         self.starts = 0  # workers started, for the logs and the tests
         self.taken = 0  # tasks it answered
+        self.settled = False  # its first worker is ready, or failed to be
         self._process: Any = None
         self._frames: _Frames | None = None
         self._transport: asyncio.Transport | None = None
@@ -159,6 +160,7 @@ class Express:
         number, kind, value = pickle.loads(frame)  # noqa: S301
         if kind == "ready":
             self._pid = value
+            self.settled = True
             self._deaths_in_a_row = 0
             logger.info("express worker ready", extra={"fields": {
                 "pool": self.name, "pid": value}})
@@ -223,6 +225,7 @@ class Express:
             memory = self.memory_bytes > 0 and peak >= MEMORY_SHARE * self.memory_bytes
             self._fail(flight, TooComplex.memory() if memory else WorkerLost(
                 f"{self.name} express worker pid {pid} died"))
+        self.settled = True
         if not self._closed:
             self._deaths_in_a_row += 1
             self._replace("its worker died")
@@ -250,7 +253,7 @@ class Express:
 
     def start_soon(self) -> None:
         """Start a worker unless one is up or starting, or the back-off has not passed (the
-        pool calls this once its own worker is warm, and the lane starts again itself)."""
+        pool's watchdog calls this, and the lane starts again itself)."""
         if (self._closed or self._starting or self._process is not None
                 or time.monotonic() < self._start_at):
             return
@@ -273,6 +276,7 @@ class Express:
                 "pool": self.name}})
             ours.close()
             theirs.close()
+            self.settled = True
             self._deaths_in_a_row += 1
             self._start_at = time.monotonic() + BACKOFF_SECONDS[-1]
             return

@@ -140,7 +140,7 @@ class CompilePool:
         if self.fault is not None:
             return NotReady("not_ready", f"the {self.name} workers are being restarted after "
                             f"a fault ({self.fault})")
-        if not self._warm.done():
+        if not self._warm.done() or (self.express is not None and not self.express.settled):
             return NotReady("starting", f"the {self.name} workers are starting")
         if self._warm.cancelled() or self._warm.exception() is not None:
             return NotReady("not_ready", f"the {self.name} workers failed to start")
@@ -203,7 +203,7 @@ class CompilePool:
             self._break(reason)
         elif self._warm.done() and self._breaks_in_a_row and self.not_ready is None:
             self._breaks_in_a_row = 0  # this pool came up: the next fault rebuilds at once
-        if self.express is not None and self.fault is None and self._warm.done():
+        if self.express is not None and self.fault is None:
             self.express.start_soon()
 
     def _find_fault(self) -> str | None:
@@ -266,7 +266,7 @@ class CompilePool:
         within ``allowance``'s deadline."""
         started = time.monotonic()
         answer = None
-        if self.express is not None and self.fault is None and self._warm.done():
+        if self.express is not None and self.fault is None:
             try:
                 answer = await self.express.call(func, args, allowance)
             except WorkerLost as lost:  # the pool's own workers run it again
