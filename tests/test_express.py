@@ -216,7 +216,7 @@ def test_the_pool_is_ready_once_the_lane_is_and_its_worker_works_meanwhile(
                 assert time.monotonic() < until, pool.not_ready
                 await asyncio.sleep(0.05)
             assert pool.express is not None
-            return answer, by_pool, why and why.code, pool.express.idle
+            return answer, by_pool, None if why is None else why.code, pool.express.idle
         finally:
             await asyncio.to_thread(pool.close)
 
