@@ -10,9 +10,10 @@ from __future__ import annotations
 import random
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import pytest
-from lark.exceptions import UnexpectedToken
+from lark.exceptions import UnexpectedCharacters, UnexpectedToken
 
 from app.config import Limits
 from app.engine.compilation import syntax_limits
@@ -104,3 +105,37 @@ def test_refused_token_sequences_stop_where_larks_loop_stops() -> None:
         assert ours == theirs
         refused += isinstance(theirs, tuple) and theirs[0] == "stuck"
     assert refused > 100  # the property was exercised on refusals, not only on valid texts
+
+
+# The lexer: nabla's loop over Lark's patterns against Lark's own lexer --------------------
+
+def lexed(lex: Callable[[str], list[Any]], text: str) -> object:
+    """(type, value, start, end) of each token, or where the lexer refused the text."""
+    try:
+        return [tuple(t) if isinstance(t, tuple) else (t.type, t.value, t.start_pos, t.end_pos)
+                for t in lex(text)]
+    except UnexpectedCharacters as error:
+        return ("refused", error.pos_in_stream)
+
+
+@pytest.mark.parametrize("text", TEXTS)
+def test_the_same_tokens_as_larks_lexer(text: str) -> None:
+    transcribed = syntax.transcribe(text).text
+    assert lexed(syntax._lex, transcribed) == lexed(syntax._lark_lex, transcribed)
+
+
+def test_random_texts_lex_as_lark_lexes_them() -> None:
+    """Texts made of the language's pieces and some characters no terminal takes (a fixed
+    seed): the same tokens, keywords and refusals as Lark's lexer."""
+    rng = random.Random(20261128)
+    pieces = ["x", "y1", "x_2", "and", "or", "not", "andx", "if", "else", "sin", "pi", "e",
+              "1", "2.5", "1e-3", ".5", "3.", "1E+2", "0x1", "+", "-", "*", "/", "^", "**",
+              "(", ")", "[", "]", "|", ",", ":", "<", "<=", ">=", "==", "!=", "'", ".T", "@",
+              " ", "  ", "\t", "\n", "#", "$", "?", "{", ";", "\\", "~", "`"]
+    refused = 0
+    for _ in range(3000):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randrange(1, 14)))
+        ours, theirs = lexed(syntax._lex, text), lexed(syntax._lark_lex, text)
+        assert ours == theirs, text
+        refused += isinstance(theirs, tuple)
+    assert 300 < refused < 2700  # both kinds of text were tried

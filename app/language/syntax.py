@@ -28,7 +28,7 @@ from typing import Any, cast
 
 from lark import Lark, Token, Transformer
 from lark.exceptions import UnexpectedCharacters, UnexpectedInput
-from lark.lexer import LexerThread
+from lark.lexer import LexerThread, UnlessCallback
 from lark.parse_tree_builder import ExpandSingleChild
 from lark.parsers.lalr_analysis import Shift
 
@@ -36,7 +36,7 @@ from app.errors import ExpressionError, LimitError
 from app.language import ambiguity
 from app.language.catalog import FUNCTION_NAMES
 from app.language.notation import transcribe
-from app.language.tokens import ENDS_OPERAND, classify
+from app.language.tokens import ENDS_OPERAND, Lexeme, classify
 from app.language.tree import Syntax
 
 __all__ = ["Syntax", "SyntaxLimits", "parse"]
@@ -289,8 +289,43 @@ _CHECKER = Lark(_GRAMMAR, parser="lalr", lexer="basic", maybe_placeholders=True,
 _LEXER = _LARK._build_lexer()
 
 
-def _lex(text: str) -> list[Token]:
-    """The tokens of ``text`` (``_LexOnly`` passes them through unchanged)."""
+#: Lark's lexer, as the regular expressions it matches (highest priority first) and the
+#: terminals it skips (positions are all nabla reads of a token: no line counting).
+_PATTERNS = tuple(_LEXER.scanner._mres)
+_SKIPPED = frozenset(_LEXER.ignore_types)
+#: Terminals whose text may be a keyword's (``and`` is a NAME by its pattern): Lark's
+#: ``UnlessCallback`` retypes them by the keywords' own scanner, as ``_lex`` does.
+_RETYPED = {kind: callback.scanner for kind, callback in _LEXER.callback.items()}
+assert all(isinstance(c, UnlessCallback) for c in _LEXER.callback.values()), _LEXER.callback
+
+
+def _lex(text: str) -> list[Lexeme]:
+    """The tokens of ``text`` as (type, value, start, end), matched as Lark's lexer matches
+    them (``_PATTERNS`` in order, the first that matches at a position), without Lark's
+    ``Token`` for each, line counting and its state: half of a long text's lexing and
+    classifying (``tests/test_parser_loop.py`` compares the two). A character no terminal
+    matches is left to Lark's lexer, for its ``UnexpectedCharacters``."""
+    out: list[Lexeme] = []
+    pos, end = 0, len(text)
+    while pos < end:
+        for pattern in _PATTERNS:
+            match = pattern.match(text, pos)
+            if match is not None:
+                break
+        else:
+            return [(t.type, t.value, t.start_pos or 0, t.end_pos or 0) for t in _lark_lex(text)]
+        kind, stop, value = cast(str, match.lastgroup), match.end(), match.group()
+        if kind not in _SKIPPED:
+            keywords = _RETYPED.get(kind)
+            if keywords is not None:
+                kind = keywords.fullmatch(value) or kind
+            out.append((kind, value, pos, stop))
+        pos = stop
+    return out
+
+
+def _lark_lex(text: str) -> list[Token]:
+    """Lark's own lexer over ``text`` (``_LexOnly`` passes its tokens through unchanged)."""
     return list(LexerThread.from_text(_LEXER, text).lex(None))  # type: ignore[no-untyped-call]
 
 

@@ -30,19 +30,22 @@ _OPENS = frozenset({"LPAR", "LSQB"})
 _CLOSES = frozenset({"RPAR", "RSQB"})
 
 
-def classify(lexed: Iterable[Token], transcript: Transcript,
+#: A token as lexed: its type, its text, and where it starts and ends in the transcribed text.
+Lexeme = tuple[str, str, int, int]
+
+
+def classify(lexed: Iterable[Lexeme], transcript: Transcript,
              variables: Collection[str]) -> list[Token]:
     """The tokens of the grammar, typed as the module docstring says, at typed offsets."""
     raw = list(lexed)
     out: list[Token] = []
     bars = [0]  # open bars in each bracket, innermost last
-    for i, token in enumerate(raw):
-        kind = token.type
-        after = raw[i + 1] if i + 1 < len(raw) else None
+    origin, typed_end = transcript.origin, transcript.end
+    for i, (kind, value, start, end) in enumerate(raw):
         if kind == "NAME":
-            if token.value in FUNCTION_NAMES and token.value not in variables:
+            if value in FUNCTION_NAMES and value not in variables:
                 kind = "FUNC"
-            elif after is not None and after.type == "LPAR" and after.start_pos == token.end_pos:
+            elif i + 1 < len(raw) and raw[i + 1][0] == "LPAR" and raw[i + 1][2] == end:
                 kind = "CALLED"
         elif kind in _OPENS:
             bars.append(0)
@@ -52,8 +55,9 @@ def classify(lexed: Iterable[Token], transcript: Transcript,
             closes = bool(out) and out[-1].type in ENDS_OPERAND and bars[-1] > 0
             kind = "RBAR" if closes else "LBAR"
             bars[-1] += -1 if closes else 1
-        start, end = token.start_pos or 0, token.end_pos or 0
-        out.append(Token(kind, token.value, transcript.origin(start), end_pos=transcript.end(end)))
+        # Positional (start, line, column, end line, end column, end): a keyword costs
+        # Lark's constructor a third more.
+        out.append(Token(kind, value, origin(start), None, None, None, None, typed_end(end)))
     return out
 
 
