@@ -295,7 +295,8 @@ _PATTERNS = tuple(_LEXER.scanner._mres)
 _SKIPPED = frozenset(_LEXER.ignore_types)
 #: Terminals whose text may be a keyword's (``and`` is a NAME by its pattern): Lark's
 #: ``UnlessCallback`` retypes them by the keywords' own scanner, as ``_lex`` does.
-_RETYPED = {kind: callback.scanner for kind, callback in _LEXER.callback.items()}
+_RETYPED = {kind: cast(UnlessCallback, callback).scanner
+            for kind, callback in _LEXER.callback.items()}
 assert all(isinstance(c, UnlessCallback) for c in _LEXER.callback.values()), _LEXER.callback
 
 
