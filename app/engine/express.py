@@ -59,7 +59,7 @@ class _Flight:
     number: int
     answer: asyncio.Future[tuple[str, Any]]
     started: float
-    cpu_at_start: float | None
+    cpu_at_start: float
     peak_data: int = 0
     stopped_since: float | None = None
     timer: asyncio.TimerHandle | None = field(default=None, repr=False)
@@ -108,6 +108,7 @@ class Express:
         self._frames: _Frames | None = None
         self._transport: asyncio.Transport | None = None
         self._pid: int | None = None  # set once the worker said it is ready
+        self._cpu = 0.0  # the worker's CPU seconds at its last answer
         self._flight: _Flight | None = None
         self._numbers = 0
         self._deaths_in_a_row = 0
@@ -134,10 +135,9 @@ class Express:
         loop = asyncio.get_running_loop()
         self._numbers += 1
         data = pickle.dumps((self._numbers, func, args))
-        seen = usage(self._pid)
-        flight = _Flight(self._numbers, loop.create_future(), time.monotonic(),
-                         None if seen is None else seen.cpu_seconds,
-                         0 if seen is None else seen.data_bytes)
+        # The worker's CPU seconds as it said with its last answer (it has idled since): no
+        # read of /proc on the event loop for each task.
+        flight = _Flight(self._numbers, loop.create_future(), time.monotonic(), self._cpu)
         flight.timer = loop.call_later(LOOK_SECONDS, self._look, flight)
         self._flight = flight
         self._transport.write(len(data).to_bytes(FRAME_HEADER, "big") + data)
@@ -157,7 +157,7 @@ class Express:
 
     def _received(self, frame: bytes) -> None:
         # From our own worker, on a socket pair only the two processes hold (as pebble's).
-        number, kind, value = pickle.loads(frame)  # noqa: S301
+        number, kind, value, self._cpu = pickle.loads(frame)  # noqa: S301
         if kind == "ready":
             self._pid = value
             self.settled = True
@@ -191,7 +191,7 @@ class Express:
             flight.stopped_since = flight.stopped_since or now
         else:
             flight.stopped_since = None
-        cpu = 0.0 if flight.cpu_at_start is None else seen.cpu_seconds - flight.cpu_at_start
+        cpu = seen.cpu_seconds - flight.cpu_at_start
         fault: Exception | None = None
         if cpu >= self.budget:
             fault = too_slow(self.name, self.budget)

@@ -140,12 +140,14 @@ def express_worker(sock: socket.socket, memory_bytes: int) -> None:
     """The express worker's life: the start of a worker (without JAX's compile warm-up: it
     only reads expressions), one frame saying it is ready, then one task at a time until the
     server closes its end. A task is ``(number, func, args)``; its answer is ``(number,
-    "done", run_task(func, args))``, or ``(number, "raised", error)``."""
+    "done", run_task(func, args), cpu)``, or ``(number, "raised", error, cpu)``, with the CPU
+    seconds the worker has used (the server's starting point for the next task's budget)."""
     obey_only_parent()
     niceness = min(19, os.getpriority(os.PRIO_PROCESS, 0) + 10)
     if memory_bytes > 0:
         resource.setrlimit(resource.RLIMIT_DATA, (memory_bytes, memory_bytes))
     import pickle
+    import time
 
     from app.config import Limits
     from app.engine.compilation import CompileSpec
@@ -156,16 +158,17 @@ def express_worker(sock: socket.socket, memory_bytes: int) -> None:
                    Policy(1.0, True))  # Lark's tables and SymPy's caches, warmed up
     gc.freeze()
     every_thread(lambda tid: os.setpriority(os.PRIO_PROCESS, tid, niceness))
-    write_frame(sock, pickle.dumps((0, "ready", os.getpid())))
+    write_frame(sock, pickle.dumps((0, "ready", os.getpid(), time.process_time())))
     while (frame := read_frame(sock)) is not None:
         number, func, args = pickle.loads(frame)  # noqa: S301 - the server's, on our socket pair
         try:
-            answer = pickle.dumps((number, "done", run_task(func, args)))
+            answer = pickle.dumps((number, "done", run_task(func, args), time.process_time()))
         except Exception as error:  # as pebble sends a task's exception back
             try:
-                answer = pickle.dumps((number, "raised", error))
+                answer = pickle.dumps((number, "raised", error, time.process_time()))
             except Exception:
-                answer = pickle.dumps((number, "raised", RuntimeError(repr(error))))
+                answer = pickle.dumps((number, "raised", RuntimeError(repr(error)),
+                                       time.process_time()))
         write_frame(sock, answer)
     os._exit(0)
 

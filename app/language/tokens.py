@@ -61,8 +61,11 @@ def classify(lexed: Iterable[Lexeme], transcript: Transcript,
     return out
 
 
-#: A name written right before ``(``: a run of word characters that no word character precedes.
-_CALLED = re.compile(r"(?<![A-Za-z0-9_])([A-Za-z0-9_]+)\(")
+#: A name written right before ``(``, read in the reversed text: ``(`` then the whole run of
+#: word characters before it (the run is greedy, so no word character precedes the name).
+#: A pattern that starts with a literal lets the regex engine jump from ``(`` to ``(``: 11 KB
+#: with 500 calls in 58 us, against 155 us for the look-behind pattern over the text.
+_CALLED_REVERSED = re.compile(r"\(([A-Za-z0-9_]+)")
 _WORD = re.compile(r"[A-Za-z0-9_]+")
 
 
@@ -78,7 +81,7 @@ def read_from_point(texts: Iterable[str], names: Iterable[str]) -> frozenset[str
     texts, names = tuple(texts), tuple(names)
     if not all(text.isascii() for text in texts):
         return frozenset(names)
-    called = {name for text in texts for name in _CALLED.findall(text)}
+    called = {name[::-1] for text in texts for name in _CALLED_REVERSED.findall(text[::-1])}
     return frozenset(name for name in names if name in FUNCTION_NAMES or (
         name in called if _WORD.fullmatch(name) else _called_by_search(texts, name)))
 
