@@ -223,3 +223,20 @@ def test_the_pool_is_ready_once_the_lane_is_and_its_worker_works_meanwhile(
     answer, by_pool, why, idle_then = run_async(go())
     assert by_pool, answer
     assert why == "starting" and idle_then
+
+
+def test_a_lane_that_never_comes_up_holds_the_pool_back_no_longer_than_its_limit(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(workers, "EXPRESS_START_SECONDS", 0.0)
+
+    async def go() -> tuple[bool, bool]:
+        pool = CompilePool(Settings(), workers=1, name="parse", express=True)
+        try:
+            while not pool._warm.done():  # no watchdog: the lane is never started
+                await asyncio.sleep(0.05)
+            assert pool.express is not None
+            return pool.ready, pool.express.settled
+        finally:
+            await asyncio.to_thread(pool.close)
+
+    assert run_async(go()) == (True, False)

@@ -62,6 +62,8 @@ WALL_BUDGETS = 3.0
 BACKOFF_SECONDS = (0.0, 0.5, 1.0, 2.0, 4.0, 8.0)
 #: How long a task lost to a fault waits for the rebuilt pool before its one retry.
 RETRY_WAIT_SECONDS = 10.0
+#: The pool's first readiness waits this long at most for its express lane's first worker.
+EXPRESS_START_SECONDS = 60.0
 #: Seconds a new worker takes to start and warm up (spawn, import JAX, compile sin(x)), before
 #: any is measured.
 WARMUP_SECONDS = 5.0
@@ -99,7 +101,7 @@ class CompilePool:
         self._closed = False
         self._breaks_in_a_row = 0
         self._rebuild_at = 0.0
-        self._started_at = time.monotonic()
+        self._started_at = self._created_at = time.monotonic()
         self.looks = Looks()  # what each worker uses: its state, CPU and memory
         self._lost: asyncio.Future[str] | None = None  # set when this pool breaks
         self._pool, self._warm = self._start()
@@ -140,7 +142,7 @@ class CompilePool:
         if self.fault is not None:
             return NotReady("not_ready", f"the {self.name} workers are being restarted after "
                             f"a fault ({self.fault})")
-        if not self._warm.done() or (self.express is not None and not self.express.settled):
+        if not self._warm.done() or self._express_starting():
             return NotReady("starting", f"the {self.name} workers are starting")
         if self._warm.cancelled() or self._warm.exception() is not None:
             return NotReady("not_ready", f"the {self.name} workers failed to start")
@@ -148,6 +150,12 @@ class CompilePool:
         if pids and all(self.looks.state(pid) == "T" for pid in pids):
             return NotReady("not_ready", f"every {self.name} worker is stopped")
         return None
+
+    def _express_starting(self) -> bool:
+        """The express lane's first worker is neither ready nor failed, and has not taken
+        ``EXPRESS_START_SECONDS`` (a stopped or starved one does not hold the pool back)."""
+        return (self.express is not None and not self.express.settled
+                and time.monotonic() - self._created_at < EXPRESS_START_SECONDS)
 
     def expected_wait(self) -> float:
         """Seconds a task scheduled now would wait for a worker, by the queue's estimates."""
