@@ -24,9 +24,16 @@ from app.engine.compilation import CompileSpec, Parsed
 from app.engine.planning import Policy, parse_and_plan
 from app.engine.workers import CompilePool
 from app.engine.xla import KINDS
-from app.errors import NablaError
 from tests.conftest import run_async
-from tests.test_honest_faults import CAP, grow_then_abort, killed_once, pid_after, spin
+from tests.test_honest_faults import (
+    CAP,
+    grow_then_abort,
+    killed_once,
+    outcome,
+    pid_after,
+    spin,
+    with_pool,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -38,26 +45,12 @@ def spec(text: str) -> CompileSpec:
 def with_lane(settings: Settings, scenario: Callable[[CompilePool], Awaitable[Any]]) -> Any:
     """Run ``scenario`` with a warm parse pool (one worker) whose express worker is idle."""
 
-    async def go() -> Any:
-        pool = CompilePool(settings, workers=1, name="parse",
-                           budget=settings.parse_timeout_seconds, express=True)
+    async def when_idle(pool: CompilePool) -> Any:
+        await idle(pool)
+        return await scenario(pool)
 
-        async def watchdog() -> None:
-            while True:
-                pool.watch()
-                await asyncio.sleep(0.1)
-
-        watching = asyncio.ensure_future(watchdog())
-        try:
-            while not pool.ready:
-                await asyncio.sleep(0.05)
-            await idle(pool)
-            return await scenario(pool)
-        finally:
-            watching.cancel()
-            await asyncio.to_thread(pool.close)
-
-    return run_async(go())
+    return with_pool(settings, when_idle, name="parse", budget=settings.parse_timeout_seconds,
+                     express=True)
 
 
 async def idle(pool: CompilePool, seconds: float = 60.0) -> None:
@@ -68,14 +61,6 @@ async def idle(pool: CompilePool, seconds: float = 60.0) -> None:
         await pool.call(os.getpid)  # starts it, on the pool's own worker meanwhile
         assert time.monotonic() < until, "the express worker never came up"
         await asyncio.sleep(0.05)
-
-
-async def outcome(pool: CompilePool, func: Callable[..., Any], *args: Any,
-                  allowance: Allowance | None = None) -> Any:
-    try:
-        return await pool.call(func, *args, allowance=allowance)
-    except NablaError as error:
-        return error
 
 
 @contextlib.contextmanager

@@ -16,6 +16,7 @@ import pytest
 
 from app.config import Settings
 from app.engine import workers
+from app.engine.admission import Allowance
 from app.engine.faults import Looks, Seen, Usage, WorkerLost, death_cause
 from app.engine.workers import CompilePool
 from app.errors import NablaError, TooComplex
@@ -96,11 +97,13 @@ def killed_once(marker: str) -> int:
     return os.getpid()
 
 
-def with_pool(settings: Settings, scenario: Callable[[CompilePool], Awaitable[Any]]) -> Any:
-    """Run ``scenario`` with a warm pool of one worker, watched as the engine watches it."""
+def with_pool(settings: Settings, scenario: Callable[[CompilePool], Awaitable[Any]],
+              **options: Any) -> Any:
+    """Run ``scenario`` with a warm pool of one worker (made with ``options``, as
+    ``CompilePool``'s keywords), watched as the engine watches it."""
 
     async def go() -> Any:
-        pool = CompilePool(settings, workers=1)
+        pool = CompilePool(settings, workers=1, **options)
 
         async def watchdog() -> None:
             while True:
@@ -119,10 +122,11 @@ def with_pool(settings: Settings, scenario: Callable[[CompilePool], Awaitable[An
     return run_async(go())
 
 
-async def outcome(pool: CompilePool, func: Callable[..., Any], *args: Any) -> Any:
+async def outcome(pool: CompilePool, func: Callable[..., Any], *args: Any,
+                  allowance: Allowance | None = None) -> Any:
     """The task's result, or the error it ended with."""
     try:
-        return await pool.call(func, *args)
+        return await pool.call(func, *args, allowance=allowance)
     except NablaError as error:
         return error
 
