@@ -217,8 +217,6 @@ class Express:
         if frames is not self._frames:
             return  # an old worker's socket, closed after its replacement started
         flight, pid = self._flight, self._pid
-        self._frames = self._transport = None
-        self._pid = None
         if flight is not None:
             seen = usage(pid) if pid else None
             peak = max(flight.peak_data, seen.data_bytes if seen else 0)
@@ -233,16 +231,21 @@ class Express:
     def _replace(self, reason: str) -> None:
         """Kill the worker (if it is still there) and start another after the back-off."""
         logger.warning("express worker replaced", extra={"fields": {
-            "pool": self.name, "pid": self._pid, "reason": reason}})
+            "pool": self.name, "pid": getattr(self._process, "pid", None), "reason": reason}})
         self._stop_worker()
         pause = BACKOFF_SECONDS[min(self._deaths_in_a_row, len(BACKOFF_SECONDS) - 1)]
         self._start_at = time.monotonic() + pause
         asyncio.get_running_loop().call_later(pause, self.start_soon)
 
-    def _stop_worker(self) -> None:
+    def _detach(self) -> tuple[Any, asyncio.Transport | None]:
+        """Forget the worker; its process and transport, to end."""
         process, transport = self._process, self._transport
         self._process = self._frames = self._transport = None
         self._pid = None
+        return process, transport
+
+    def _stop_worker(self) -> None:
+        process, transport = self._detach()
         if process is not None and process.pid is not None:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(process.pid, signal.SIGKILL)
@@ -309,9 +312,7 @@ class Express:
     def _close_on_loop(self) -> None:
         if self._flight is not None:
             self._fail(self._flight, WorkerLost(f"the {self.name} workers are stopping"))
-        transport = self._transport
-        self._process = self._frames = self._transport = None
-        self._pid = None
+        _, transport = self._detach()  # the process is ended by ``close``'s thread
         if transport is not None:
             transport.close()
 
