@@ -37,12 +37,7 @@ def start_worker(memory_bytes: int, idle: bool = False, cache_folder: str | None
     on a loaded machine took 20-50 s of wall time instead of 1 s (the chaos test's recovery
     after a fault). An ``idle`` worker (background compiles: no request waits for its pool)
     runs only on CPU time nothing else wants, from its start."""
-    obey_only_parent()  # first: before JAX starts its threads
-    if idle:
-        lowest_priority()
-    niceness = min(19, os.getpriority(os.PRIO_PROCESS, 0) + 10)
-    if memory_bytes > 0:
-        resource.setrlimit(resource.RLIMIT_DATA, (memory_bytes, memory_bytes))
+    niceness = begin(memory_bytes, idle)
     from app.config import Limits
     from app.engine import (
         disk_cache,
@@ -53,10 +48,27 @@ def start_worker(memory_bytes: int, idle: bool = False, cache_folder: str | None
 
     disk_cache.enable(cache_folder, cache_max_bytes)
     compile_or_problem(CompileSpec(("sin(x)",), False, None, (), KINDS, None, 1), Limits())
-    # JAX and SymPy as loaded and warmed up stay for the worker's life: out of the cyclic
-    # collector's way, so that no task pays for a full collection of them (~120 ms).
+    settle(None if idle else niceness)
+
+
+def begin(memory_bytes: int, idle: bool = False) -> int:
+    """A worker's first steps, before any import that starts a thread: the signals it obeys,
+    its priority (``idle``: the lowest), its memory cap; the niceness it takes once warm."""
+    obey_only_parent()  # first: before JAX starts its threads
+    if idle:
+        lowest_priority()
+    niceness = min(19, os.getpriority(os.PRIO_PROCESS, 0) + 10)
+    if memory_bytes > 0:
+        resource.setrlimit(resource.RLIMIT_DATA, (memory_bytes, memory_bytes))
+    return niceness
+
+
+def settle(niceness: int | None) -> None:
+    """A warm worker's last step: what it loaded and warmed up stays for its life, out of
+    the cyclic collector's way (no task pays for a full collection of JAX and SymPy, ~120
+    ms); then every thread yields the CPU at ``niceness`` (None: as it is)."""
     gc.freeze()
-    if not idle:
+    if niceness is not None:
         every_thread(lambda tid: os.setpriority(os.PRIO_PROCESS, tid, niceness))
 
 
@@ -142,10 +154,7 @@ def express_worker(sock: socket.socket, memory_bytes: int) -> None:
     server closes its end. A task is ``(number, func, args)``; its answer is ``(number,
     "done", run_task(func, args), cpu)``, or ``(number, "raised", error, cpu)``, with the CPU
     seconds the worker has used (the server's starting point for the next task's budget)."""
-    obey_only_parent()
-    niceness = min(19, os.getpriority(os.PRIO_PROCESS, 0) + 10)
-    if memory_bytes > 0:
-        resource.setrlimit(resource.RLIMIT_DATA, (memory_bytes, memory_bytes))
+    niceness = begin(memory_bytes)
     import pickle
     import time
 
@@ -156,8 +165,7 @@ def express_worker(sock: socket.socket, memory_bytes: int) -> None:
 
     parse_and_plan(CompileSpec(("sin(x)*y",), False, None, (), KINDS, None, 1), Limits(),
                    Policy(1.0, True))  # Lark's tables and SymPy's caches, warmed up
-    gc.freeze()
-    every_thread(lambda tid: os.setpriority(os.PRIO_PROCESS, tid, niceness))
+    settle(niceness)
     write_frame(sock, pickle.dumps((0, "ready", os.getpid(), time.process_time())))
     while (frame := read_frame(sock)) is not None:
         number, func, args = pickle.loads(frame)  # noqa: S301 - the server's, on our socket pair
