@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import os
 import signal
+import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
@@ -18,7 +19,7 @@ import sympy as sp
 
 from app.config import Limits, Settings
 from app.engine import express as express_module
-from app.engine import workers
+from app.engine import in_worker, workers
 from app.engine.admission import Allowance
 from app.engine.compilation import CompileSpec, Parsed
 from app.engine.planning import Policy, parse_and_plan
@@ -114,6 +115,7 @@ def test_the_express_worker_reads_expressions_and_takes_the_tasks_of_an_idle_lan
 def test_a_task_past_its_budget_in_the_express_worker_is_too_complex(
         monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(workers, "WALL_BUDGETS", 100.0)  # however loaded the machine is
+    monkeypatch.setattr(express_module, "HAND_OVER_SECONDS", 100.0)  # and starved, at idle
     async def scenario(pool: CompilePool) -> tuple[Any, int, int, int, bool]:
         lane, first = pool.express, express_pid(pool)
         assert lane is not None
@@ -157,7 +159,9 @@ def test_a_stopped_express_worker_is_replaced_and_its_task_run_again() -> None:
     assert answer in pool_pids and then != first
 
 
-def test_an_express_worker_that_dies_at_its_memory_cap_is_the_requests_fault() -> None:
+def test_an_express_worker_that_dies_at_its_memory_cap_is_the_requests_fault(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(express_module, "HAND_OVER_SECONDS", 100.0)  # it sleeps as it grows
     async def scenario(pool: CompilePool) -> tuple[Any, bool]:
         with pools_own_tasks(pool) as own:
             capped = await outcome(pool, grow_then_abort)
@@ -230,3 +234,69 @@ def test_a_lane_that_never_comes_up_holds_the_pool_back_no_longer_than_its_limit
             await asyncio.to_thread(pool.close)
 
     assert run_async(go()) == (True, False)
+
+
+def sched_after_spin(seconds: float) -> tuple[int, int]:
+    """Compute for ``seconds`` of CPU; then this thread's scheduling policy, and its id."""
+    spin(seconds)
+    return os.sched_getscheduler(0), threading.get_native_id()
+
+
+def test_task_threads_move_a_long_task_to_idle_priority_and_keep_a_short_ones_thread() -> None:
+    tasks = in_worker.TaskThreads(idle_after=0.02)
+
+    def run(seconds: Any) -> tuple[int, int]:
+        ok, (done, answer) = tasks.run(sched_after_spin, (seconds,))  # run_task's answer
+        assert ok and done
+        return answer
+
+    short = [run(0.0) for _ in range(3)]
+    long = run(0.2)
+    after = run(0.0)
+    failed = tasks.run(spin, ("not seconds",))
+    assert [policy for policy, _ in short] == [os.SCHED_OTHER] * 3
+    assert len({tid for _, tid in short}) == 1  # one thread for the short tasks
+    assert long[0] == os.SCHED_IDLE and tasks.demoted == 1
+    assert after[0] == os.SCHED_OTHER and after[1] != long[1]  # a new thread
+    assert failed[0] is False and isinstance(failed[1], TypeError)
+
+
+def test_the_express_worker_runs_a_long_task_at_idle_priority() -> None:
+    async def scenario(pool: CompilePool) -> tuple[tuple[int, int], tuple[int, int], int]:
+        lane = pool.express
+        assert lane is not None
+        taken = lane.taken
+        long = await pool.call(sched_after_spin, 0.1)
+        short = await pool.call(sched_after_spin, 0.0)
+        return long, short, lane.taken - taken
+
+    long, short, taken = with_lane(Settings(), scenario)
+    assert taken == 2 and long[0] == os.SCHED_IDLE and short[0] == os.SCHED_OTHER
+
+
+def test_a_task_starved_of_cpu_in_the_express_worker_goes_to_the_pools_worker_too(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(express_module, "LOOK_SECONDS", 0.05)
+    monkeypatch.setattr(express_module, "HAND_OVER_SECONDS", 0.3)
+
+    async def scenario(pool: CompilePool) -> tuple[int, list[int], int, bool, int, int]:
+        lane, pid = pool.express, express_pid(pool)
+        assert lane is not None
+        assert await pool.call(pid_after, 0.0) == pid  # the worker imports the tests: CPU
+        with pools_own_tasks(pool) as own:
+            call = asyncio.ensure_future(pool.call(pid_after, 2.0))  # asleep: no CPU at all
+            until = time.monotonic() + 1.5
+            while not own:  # handed over at 0.3 s, as the lane looks every 0.05 s
+                assert time.monotonic() < until, "the task was not handed over"
+                await asyncio.sleep(0.02)
+            busy = not lane.idle  # the lane's worker still has it
+            answer = await call
+        until = time.monotonic() + 30
+        while not lane.idle:
+            assert time.monotonic() < until, "the lane stayed busy"
+            await asyncio.sleep(0.05)
+        return answer, pool._worker_pids(), pid, busy, express_pid(pool), lane.starts
+
+    answer, pool_pids, pid, busy, then, starts = with_lane(Settings(), scenario)
+    assert answer in pool_pids and answer != pid  # the pool's own worker answered,
+    assert busy and then == pid and starts == 1  # and the lane's worker was kept

@@ -47,6 +47,12 @@ logger = logging.getLogger("nabla.workers")
 
 #: Seconds between looks at the worker (its CPU, memory and state) while it has a task.
 LOOK_SECONDS = 0.25
+#: A task that has had under this share of a core since it started, for at least
+#: ``HAND_OVER_SECONDS``, goes to the pool's own worker as well: the express worker runs a
+#: task past its first 10 ms at idle priority (``in_worker.IDLE_AFTER_SECONDS``), which a
+#: machine busy with requests may starve. The lane stays busy until its worker answers.
+HAND_OVER_SECONDS = 1.0
+HAND_OVER_SHARE = 0.5
 #: Pause before starting a new worker, by how many in a row died before they were ready.
 BACKOFF_SECONDS = (0.0, 0.5, 1.0, 2.0, 4.0, 8.0, 30.0)
 
@@ -151,6 +157,8 @@ class Express:
                 raise deadline_exceeded(allowance, f"a {self.name} worker", 0.0) from None
         if kind == "raised":
             raise value
+        if kind == "handed over":
+            return None
         self.taken += 1
         result: tuple[bool, Any] = value
         return result
@@ -201,6 +209,9 @@ class Express:
             fault = WorkerLost(f"{self.name} express worker pid {self._pid} ran out of its "
                                f"{self.budget:g} s budget with {cpu:.1f} s of CPU")
         if fault is None:
+            if (now - flight.started >= HAND_OVER_SECONDS and cpu < HAND_OVER_SHARE * (
+                    now - flight.started) and not flight.answer.done()):
+                flight.answer.set_result(("handed over", None))  # the worker keeps it
             flight.timer = asyncio.get_running_loop().call_later(LOOK_SECONDS, self._look,
                                                                  flight)
             return
