@@ -18,6 +18,11 @@ pool's fault handling still covers everything the lane declines. For the task it
 - the request's deadline came: the request gets its 503 and the task goes on (its answer is
   dropped; the budget still stops it).
 
+The worker runs a task past its first 10 ms at idle priority (``in_worker.TaskThreads``): a
+compile bomb's reading takes only CPU that no request wants. A machine busy with requests
+may starve such a task, so one that had under half a core for a second is handed to the
+pool's own worker as well (the lane stays busy until its worker answers).
+
 A lost worker is killed and a new one started, after a pause that grows while new workers
 keep dying before they are ready. The first starts with the pool, whose first readiness waits
 for it (``settled``): a server that says it is ready reads new expressions at full speed.
