@@ -37,8 +37,7 @@ def _bomb(url: str, stop: Any, go: Any, paused: Any, results: Any) -> None:
     prepared = [_request(host, salt) for salt in range(1, PREPARED_BOMBS + 1)]
     outcomes: list[tuple[int, float]] = []
     cpu = time.process_time()
-    with socket.create_connection((host, int(port))) as sock:
-        reader = sock.makefile("rb")
+    with socket.create_connection((host, int(port))) as sock, sock.makefile("rb") as reader:
         salt = 0
         while not stop.is_set():
             if not go.is_set():

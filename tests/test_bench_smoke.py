@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import re
+import socket
+import threading
 
 import httpx
 import orjson
 import pytest
+import uvicorn
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
 
-from bench import echo_app, expressions, load, machine, report
+from bench import echo_app, expressions, isolation, load, machine, report
 from bench.__main__ import ROWS
 from bench.core import Row
 from bench.load import parse_wrk
@@ -99,3 +104,37 @@ def test_table_reports_errors_and_misses() -> None:
     assert "| 0.50 | >= 0.8 | **no** |" in text and "| error |" in text
     assert "ERROR RuntimeError: boom" in report.notes(rows)
     assert machine.describe()["nproc"] >= 1
+
+
+def test_the_bomber_speaks_http_one_request_after_another_on_one_connection() -> None:
+    """The isolation row's bomber writes its own requests and reads the answers' framing: a
+    real uvicorn reads two bombs on one connection, and each answer is read whole."""
+    app = FastAPI()
+    seen: list[dict[str, object]] = []
+
+    @app.post("/v1/differentiate")
+    async def differentiate(request: Request) -> JSONResponse:
+        seen.append(orjson.loads(await request.body()))
+        return JSONResponse({"detail": "x" * (1000 * len(seen))}, status_code=421 + len(seen))
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        for _ in range(200):
+            if server.started:
+                break
+            threading.Event().wait(0.05)
+        statuses = []
+        with socket.create_connection(("127.0.0.1", port)) as sock, sock.makefile("rb") as reader:
+            for salt in (1, 2):
+                sock.sendall(isolation._request("127.0.0.1", salt))
+                statuses.append(isolation._response_status(reader))
+    finally:
+        server.should_exit = True
+        thread.join(10)
+    assert statuses == [422, 423]
+    assert seen == [expressions.bomb_body(1), expressions.bomb_body(2)]
