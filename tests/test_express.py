@@ -22,6 +22,7 @@ from app.engine import express as express_module
 from app.engine import in_worker, workers
 from app.engine.admission import Allowance
 from app.engine.compilation import CompileSpec, Parsed
+from app.engine.faults import usage
 from app.engine.planning import Policy, parse_and_plan
 from app.engine.workers import CompilePool
 from app.engine.xla import KINDS
@@ -300,3 +301,22 @@ def test_a_task_starved_of_cpu_in_the_express_worker_goes_to_the_pools_worker_to
     answer, pool_pids, pid, busy, then, starts = with_lane(Settings(), scenario)
     assert answer in pool_pids and answer != pid  # the pool's own worker answered,
     assert busy and then == pid and starts == 1  # and the lane's worker was kept
+
+
+def test_tasks_on_new_threads_do_not_grow_the_data_segment_the_memory_cap_counts() -> None:
+    """Each long task's thread ends with it: a thread left waiting would hold its stack (8
+    MiB of the data segment the memory cap counts) for the worker's life."""
+    async def scenario(pool: CompilePool) -> tuple[int, int, int, bool]:
+        lane, pid = pool.express, express_pid(pool)
+        assert lane is not None
+        await pool.call(sched_after_spin, 0.0)
+        before = usage(pid)
+        for _ in range(40):
+            assert (await pool.call(sched_after_spin, 0.03))[0] == os.SCHED_IDLE
+        after = usage(pid)
+        assert before is not None and after is not None
+        return before.data_bytes, after.data_bytes, lane.taken, express_pid(pool) == pid
+
+    before, after, taken, kept = with_lane(Settings(), scenario)
+    assert kept and taken >= 41
+    assert after - before < 16 * 1024**2, (before, after)
