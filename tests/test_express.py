@@ -320,3 +320,34 @@ def test_tasks_on_new_threads_do_not_grow_the_data_segment_the_memory_cap_counts
     before, after, taken, kept = with_lane(Settings(), scenario)
     assert kept and taken >= 41
     assert after - before < 16 * 1024**2, (before, after)
+
+
+class Unpicklable(Exception):
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        self.callback = lambda: text  # pickle refuses a lambda
+
+
+def raise_unpicklable() -> None:
+    raise Unpicklable("the task's own words")
+
+
+def return_unpicklable() -> Any:
+    return lambda: None
+
+
+def test_an_answer_pickle_refuses_comes_back_as_its_text() -> None:
+    async def scenario(pool: CompilePool) -> tuple[list[str], bool]:
+        errors = []
+        with pools_own_tasks(pool) as own:
+            for task in (raise_unpicklable, return_unpicklable):
+                await idle(pool)
+                with pytest.raises(RuntimeError) as raised:
+                    await pool.call(task)
+                errors.append(str(raised.value))
+        return errors, not own
+
+    (raised, returned), kept = with_lane(Settings(), scenario)
+    assert "Unpicklable" in raised and "the task's own words" in raised
+    assert "pickle" in returned.lower() and "lambda" in returned
+    assert kept  # both were the lane's, not the pool's own worker's

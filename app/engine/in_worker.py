@@ -184,8 +184,8 @@ def express_worker(sock: socket.socket, memory_bytes: int) -> None:
         try:
             answer = pickle.dumps((number, "done" if ok else "raised", value,
                                    time.process_time()))
-        except Exception as error:  # as pebble sends a task's exception back
-            answer = pickle.dumps((number, "raised", RuntimeError(repr(error)),
+        except Exception as error:  # an answer pickle refuses: its text, as pebble sends it
+            answer = pickle.dumps((number, "raised", RuntimeError(repr(error if ok else value)),
                                    time.process_time()))
         write_frame(sock, answer)
     os._exit(0)
