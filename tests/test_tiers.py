@@ -7,6 +7,7 @@ they are checked against each other, and the hand-over between them.
 from __future__ import annotations
 
 import asyncio
+import math
 import re
 import threading
 from typing import Any
@@ -80,6 +81,35 @@ def test_big_problems_skip_the_first_tier() -> None:
     out = run_async(differentiator.run(request(**body)))
     assert differentiator.cache.misses == 1
     assert out["value"] == 300.0
+
+
+def test_the_first_tier_takes_a_program_by_its_nodes_not_by_its_names_length() -> None:
+    """A 100-variable Rosenbrock is 3,829 characters with names x0..x99, 4,126 with qv0..qv99:
+    the same 1,783 nodes. A limit of 4,000 characters sent the second to XLA (3 s)."""
+    n = 100
+    names = [f"qv{i}" for i in range(n)]
+    text = " + ".join(f"(1 - {names[i]})**2 + 100*({names[i + 1]} - {names[i]}**2)**2"
+                      for i in range(n - 1))
+    assert len(text) > 4_000
+    x = [0.5 + 0.01 * i for i in range(n)]
+    differentiator = Service(Settings(in_process=True, interpret=True))
+
+    async def scenario() -> tuple[dict[str, Any], int]:
+        out = await differentiator.run(request(
+            expression=text, variables={v: [] for v in names}, at=dict(zip(names, x, strict=True)),
+            derivatives=["value", "gradient"]))
+        await differentiator.engine.drain()
+        return out, len(differentiator.cache)
+
+    out, compiled = run_async(scenario())
+    assert compiled == 0  # answered by the first tier, not compiled
+    value = math.fsum((1 - x[i]) ** 2 + 100 * (x[i + 1] - x[i] ** 2) ** 2 for i in range(n - 1))
+    gradient = [0.0] * n
+    for i in range(n - 1):  # the closed form, term by term
+        gradient[i] += -2 * (1 - x[i]) - 400 * x[i] * (x[i + 1] - x[i] ** 2)
+        gradient[i + 1] += 200 * (x[i + 1] - x[i] ** 2)
+    assert out["value"] == pytest.approx(value, rel=1e-13)
+    np.testing.assert_allclose(out["gradient"], gradient, rtol=1e-12, atol=1e-12)
 
 
 KINKS = ["sqrt(x)", "abs(x)", "log(x)", "x^0.5", "1/x", "x^1.5", "cbrt(x)", "relu(x)",

@@ -42,7 +42,7 @@ def plan(spec: CompileSpec, parsed: Parsed, policy: Policy) -> Route:
     program, kinds = parsed.program, spec.kinds
     if policy.interpret and parsed.jet_nodes and set(kinds) <= set(KINDS):
         n, size = program.layout.n, program.outputs * parsed.jet_nodes
-        if interpretable(sum(map(len, spec.texts)), n, size, spec.count, kinds):
+        if interpretable(parsed.jet_nodes, n, size, spec.count, kinds):
             return "jets_for_good" if never else "jets"
         if never and n <= MAX_COORDINATES and (
                 jet_entries(n, size, spec.count, kinds) <= STANDING_JET_ENTRIES):
