@@ -214,8 +214,9 @@ class Express:
             fault = WorkerLost(f"{self.name} express worker pid {self._pid} ran out of its "
                                f"{self.budget:g} s budget with {cpu:.1f} s of CPU")
         if fault is None:
-            if (now - flight.started >= HAND_OVER_SECONDS and cpu < HAND_OVER_SHARE * (
-                    now - flight.started) and not flight.answer.done()):
+            elapsed = now - flight.started
+            if (elapsed >= HAND_OVER_SECONDS and cpu < HAND_OVER_SHARE * elapsed
+                    and not flight.answer.done()):
                 flight.answer.set_result(("handed over", None))  # the worker keeps it
             flight.timer = asyncio.get_running_loop().call_later(LOOK_SECONDS, self._look,
                                                                  flight)

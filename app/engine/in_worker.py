@@ -89,10 +89,15 @@ def lowest_priority() -> None:
     """Linux's SCHED_IDLE for every thread of this process, and so for those they start
     (nice 19 where that is not allowed): speculation takes no CPU from requests, nor from
     compiles they wait for."""
+    every_thread(lowest_for)
+
+
+def lowest_for(tid: int) -> None:
+    """Linux's SCHED_IDLE for the thread ``tid`` (nice 19 where that is not allowed)."""
     try:
-        every_thread(lambda tid: os.sched_setscheduler(tid, os.SCHED_IDLE, os.sched_param(0)))
+        os.sched_setscheduler(tid, os.SCHED_IDLE, os.sched_param(0))
     except (AttributeError, OSError):
-        every_thread(lambda tid: os.setpriority(os.PRIO_PROCESS, tid, 19))
+        os.setpriority(os.PRIO_PROCESS, tid, 19)
 
 
 def obey_only_parent() -> None:
@@ -243,14 +248,11 @@ class _TaskThread:
             self.answers.put(answer)
 
     def lower(self) -> bool:
-        """This thread at SCHED_IDLE (nice 19 where that is refused); whether it worked."""
+        """This thread at the lowest priority (``lowest_for``); whether it worked."""
         try:
-            os.sched_setscheduler(self._tid, os.SCHED_IDLE, os.sched_param(0))
-        except (AttributeError, OSError):
-            try:
-                os.setpriority(os.PRIO_PROCESS, self._tid, 19)
-            except OSError:
-                return False
+            lowest_for(self._tid)
+        except OSError:
+            return False
         return True
 
 
